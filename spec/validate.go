@@ -1,0 +1,206 @@
+package spec
+
+import (
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults filled in by Load.
+const (
+	DefaultKeepReleases    = 5
+	DefaultActivateTimeout = 60 * time.Second
+	DefaultHealthAttempts  = 3
+	DefaultHealthInterval  = 2 * time.Second
+	DefaultHealthTimeout   = 10 * time.Second
+	DefaultLiveParallelism = 10
+)
+
+var (
+	// nameRE is a DNS label: environments, apps and groups.
+	nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// serverRE is a host name; it becomes a directory name for the local
+	// transport, so no slash and no leading dot.
+	serverRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+	// versionRE is a Git tag or directory name that is safe in a path.
+	versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+)
+
+func validate(d *Desired, errs *errorList) {
+	servers := map[string]Pos{}
+	for _, e := range d.Environments {
+		validateEnvironment(e, servers, errs)
+		if prev, dup := d.envs[e.Name]; dup {
+			errs.add(e.PosOf("name"), "duplicate Environment %q (first defined at %s)", e.Name, prev.Pos())
+			continue
+		}
+		d.envs[e.Name] = e
+	}
+	deployTos := map[string]*App{}
+	for _, a := range d.Apps {
+		validateApp(a, deployTos, errs)
+		if prev, dup := d.apps[a.Name]; dup {
+			errs.add(a.PosOf("name"), "duplicate App %q (first defined at %s)", a.Name, prev.Pos())
+			continue
+		}
+		d.apps[a.Name] = a
+	}
+	releases := map[Key]*Release{}
+	for _, r := range d.Releases {
+		validateRelease(d, r, errs)
+		if prev, dup := releases[r.Key()]; dup {
+			errs.add(r.Pos(), "duplicate Release of app %q in environment %q (first defined at %s)", r.App, r.Environment, prev.Pos())
+			continue
+		}
+		releases[r.Key()] = r
+	}
+}
+
+func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList) {
+	checkName(e.PosOf("name"), "environment name", e.Name, errs)
+	if len(e.Servers) == 0 {
+		errs.add(e.PosOf("servers"), "environment %q has no servers", e.Name)
+	}
+	for i, s := range e.Servers {
+		field := "servers." + strconv.Itoa(i)
+		switch {
+		case s.Name == "":
+			errs.add(e.PosOf(field), "server has no name")
+		case !serverRE.MatchString(s.Name):
+			errs.add(e.PosOf(field+".name"), "invalid server name %q: use lower-case letters, digits, '.' and '-'", s.Name)
+		default:
+			if prev, dup := servers[s.Name]; dup {
+				errs.add(e.PosOf(field+".name"), "duplicate server %q (first defined at %s)", s.Name, prev)
+			} else {
+				servers[s.Name] = e.PosOf(field + ".name")
+			}
+		}
+		if strings.ContainsAny(s.Address, " \t\n/") {
+			errs.add(e.PosOf(field+".address"), "invalid address %q for server %q: want host or host:port", s.Address, s.Name)
+		}
+		for j, g := range s.Groups {
+			checkName(e.PosOf(field+".groups."+strconv.Itoa(j)), "group name", g, errs)
+		}
+	}
+}
+
+func validateApp(a *App, deployTos map[string]*App, errs *errorList) {
+	checkName(a.PosOf("name"), "app name", a.Name, errs)
+	for j, g := range a.Groups {
+		checkName(a.PosOf("groups."+strconv.Itoa(j)), "group name", g, errs)
+	}
+	checkRepoPath(a.PosOf("artifact.path"), "artifact.path", a.Artifact.Path, errs)
+
+	switch dt := a.DeployTo; {
+	case dt == "":
+		errs.add(a.PosOf("deployTo"), "app %q has no deployTo", a.Name)
+	case !path.IsAbs(dt) || path.Clean(dt) != dt || dt == "/":
+		errs.add(a.PosOf("deployTo"), "deployTo %q must be a clean absolute path other than /", dt)
+	default:
+		for other, o := range deployTos {
+			if other == dt || strings.HasPrefix(dt, other+"/") || strings.HasPrefix(other, dt+"/") {
+				errs.add(a.PosOf("deployTo"), "deployTo %q of app %q overlaps deployTo %q of app %q (%s)", dt, a.Name, other, o.Name, o.PosOf("deployTo"))
+			}
+		}
+		deployTos[dt] = a
+	}
+
+	if a.KeepReleases == 0 {
+		a.KeepReleases = DefaultKeepReleases
+	}
+	if a.KeepReleases < 1 || a.KeepReleases > 100 {
+		errs.add(a.PosOf("keepReleases"), "keepReleases %d out of range 1..100", a.KeepReleases)
+	}
+	if a.ActivateTimeout == 0 {
+		a.ActivateTimeout = DefaultActivateTimeout
+	}
+	checkDuration(a.PosOf("activateTimeout"), "activateTimeout", a.ActivateTimeout, time.Second, time.Hour, errs)
+
+	if h := a.Health; h != nil {
+		if strings.TrimSpace(h.Command) == "" {
+			errs.add(a.PosOf("health"), "health needs a command")
+		}
+		if h.Attempts == 0 {
+			h.Attempts = DefaultHealthAttempts
+		}
+		if h.Attempts < 1 || h.Attempts > 100 {
+			errs.add(a.PosOf("health.attempts"), "health.attempts %d out of range 1..100", h.Attempts)
+		}
+		if h.Interval == 0 {
+			h.Interval = DefaultHealthInterval
+		}
+		checkDuration(a.PosOf("health.interval"), "health.interval", h.Interval, time.Millisecond, 10*time.Minute, errs)
+		if h.Timeout == 0 {
+			h.Timeout = DefaultHealthTimeout
+		}
+		checkDuration(a.PosOf("health.timeout"), "health.timeout", h.Timeout, time.Millisecond, time.Hour, errs)
+	}
+}
+
+func validateRelease(d *Desired, r *Release, errs *errorList) {
+	env, app := d.envs[r.Environment], d.apps[r.App]
+	switch {
+	case r.App == "":
+		errs.add(r.Pos(), "release has no app")
+	case app == nil:
+		errs.add(r.PosOf("app"), "release names unknown App %q", r.App)
+	}
+	switch {
+	case r.Environment == "":
+		errs.add(r.Pos(), "release has no environment")
+	case env == nil:
+		errs.add(r.PosOf("environment"), "release names unknown Environment %q", r.Environment)
+	}
+	switch {
+	case r.Version == "":
+		errs.add(r.Pos(), "release of %q in %q has no version", r.App, r.Environment)
+	case !versionRE.MatchString(r.Version):
+		errs.add(r.PosOf("version"), "invalid version %q: use letters, digits, '.', '_', '+' and '-', starting with a letter or digit", r.Version)
+	}
+	if r.Strategy == "" {
+		r.Strategy = Live
+	}
+	switch r.Strategy {
+	case Live:
+	default:
+		errs.add(r.PosOf("strategy"), "unknown strategy %q (want %s)", r.Strategy, Live)
+	}
+	if r.Live.Parallelism == 0 {
+		r.Live.Parallelism = DefaultLiveParallelism
+	}
+	if r.Live.Parallelism < 1 || r.Live.Parallelism > 10000 {
+		errs.add(r.PosOf("live.parallelism"), "live.parallelism %d out of range 1..10000", r.Live.Parallelism)
+	}
+	if env != nil && app != nil && len(Targets(env, app)) == 0 {
+		errs.add(r.Pos(), "no server of environment %q is in the groups %v of app %q", env.Name, app.Groups, app.Name)
+	}
+}
+
+func checkName(p Pos, what, name string, errs *errorList) {
+	if !nameRE.MatchString(name) {
+		errs.add(p, "invalid %s %q: use 1-63 lower-case letters, digits and '-'", what, name)
+	}
+}
+
+// checkRepoPath accepts a clean relative path that stays inside the
+// repository.
+func checkRepoPath(p Pos, field, v string, errs *errorList) {
+	switch {
+	case v == "":
+		errs.add(p, "%s is required", field)
+	case path.IsAbs(v):
+		errs.add(p, "%s %q must be relative to the repository root", field, v)
+	case v == ".." || strings.HasPrefix(path.Clean(v), "../"):
+		errs.add(p, "%s %q escapes the repository", field, v)
+	case path.Clean(v) != v || v == ".":
+		errs.add(p, "%s %q must be a clean path below the repository root (try %q)", field, v, path.Clean(v))
+	}
+}
+
+func checkDuration(p Pos, field string, d, lo, hi time.Duration, errs *errorList) {
+	if d < lo || d > hi {
+		errs.add(p, "%s %s out of range %s..%s", field, d, lo, hi)
+	}
+}
