@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gitfleet/gitfleet/internal/strictyaml"
 	"github.com/gitfleet/gitfleet/tree"
 	"go.yaml.in/yaml/v3"
 )
@@ -53,8 +54,8 @@ func Load(files []File) (*Desired, error) {
 		if d.kind != KindApp {
 			continue
 		}
-		if a := mapValue(d.node, "artifact"); a != nil && a.Kind == yaml.MappingNode {
-			if p := mapValue(a, "path"); p != nil && p.Value != "" {
+		if a := strictyaml.MapValue(d.node, "artifact"); a != nil && a.Kind == yaml.MappingNode {
+			if p := strictyaml.MapValue(a, "path"); p != nil && p.Value != "" {
 				artifactDirs[path.Clean(p.Value)] = true
 			}
 		}
@@ -103,7 +104,7 @@ func Load(files []File) (*Desired, error) {
 		case "":
 			errs.add(pos, "document has no kind (want %s, %s or %s)", KindEnvironment, KindApp, KindRelease)
 		default:
-			errs.add(Pos{doc.file, mapValue(doc.node, "kind").Line}, "unknown kind %q (want %s, %s or %s)", doc.kind, KindEnvironment, KindApp, KindRelease)
+			errs.add(Pos{doc.file, strictyaml.MapValue(doc.node, "kind").Line}, "unknown kind %q (want %s, %s or %s)", doc.kind, KindEnvironment, KindApp, KindRelease)
 		}
 	}
 	validate(d, &errs)

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gitfleet/gitfleet/config"
+	"github.com/gitfleet/gitfleet/reconcile"
+	"github.com/spf13/cobra"
+)
+
+func newPlanCmd() *cobra.Command {
+	var cfgFile, output string
+	cmd := &cobra.Command{
+		Use:   "plan --config FILE",
+		Short: "Print what a reconcile would do, changing nothing",
+		Long: "plan reads the desired state, observes the fleet (read-only) and prints the\n" +
+			"changes a reconcile pass would carry out. Exit status: 0 nothing to do,\n" +
+			"2 changes pending, 1 error. Usable as a pull-request check.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return &exitError{1, fmt.Errorf("-o %q: want text or json", output)}
+			}
+			c, err := config.Load(cfgFile)
+			if err != nil {
+				return &exitError{1, err}
+			}
+			x, err := newExecutor(c)
+			if err != nil {
+				return &exitError{1, err}
+			}
+			snap, err := newDirSource(c).Snapshot(cmd.Context())
+			if err != nil {
+				return &exitError{1, err}
+			}
+			d, err := reconcile.Resolve(snap)
+			if err != nil {
+				return &exitError{1, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)}
+			}
+			obs := reconcile.Observe(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
+			p := reconcile.MakePlan(d, obs, time.Now().UTC())
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(p); err != nil {
+					return &exitError{1, err}
+				}
+			} else if err := p.WriteText(out); err != nil {
+				return &exitError{1, err}
+			}
+			if len(p.Changes) > 0 {
+				return &exitError{code: 2}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}

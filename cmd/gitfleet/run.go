@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/gitfleet/gitfleet/config"
+	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/reconcile"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+)
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	var cfgFile, listen string
+	cmd := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the reconciler daemon",
+		Long: "run watches the desired state and reconciles the fleet with it: on start, on\n" +
+			"every change of the source and every resync interval. /metrics and /healthz\n" +
+			"are served on the listen address. SIGINT or SIGTERM: the server steps under\n" +
+			"way finish, nothing new starts, and gitfleet exits 0; a second signal cancels\n" +
+			"the steps under way.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return &exitError{1, err}
+			}
+			c, err := config.Load(cfgFile)
+			if err != nil {
+				return &exitError{1, err}
+			}
+			if listen != "" {
+				c.Listen = listen
+			}
+			return runDaemon(c, log)
+		},
+	}
+	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file")
+	cmd.Flags().StringVar(&listen, "listen", "", "override the configuration's listen address")
+	return cmd
+}
+
+func runDaemon(c *config.Config, log *slog.Logger) error {
+	// First signal: stop starting work. Second: cancel work under way.
+	stop, stopNow := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer stopNow()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		s := <-sigs
+		log.Info("shutting down: finishing server steps under way, starting nothing new (signal again to cancel them)", "signal", s.String())
+		stopNow()
+		s = <-sigs
+		log.Warn("cancelling server steps under way", "signal", s.String())
+		cancel()
+	}()
+
+	if err := os.MkdirAll(c.StateDir, 0o750); err != nil {
+		return &exitError{1, fmt.Errorf("state directory: %w", err)}
+	}
+	unlock, err := lockStateDir(c.StateDir)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	defer unlock()
+
+	x, err := newExecutor(c)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg, version)
+
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return &exitError{1, fmt.Errorf("listen: %w", err)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("gitfleet started", "version", version, "listen", ln.Addr().String(), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
+
+	ctl := &reconcile.Controller{
+		Exec: x, Metrics: m, Log: log,
+		Resync:             c.Resync,
+		ObserveParallelism: c.Observe.Parallelism,
+		ObserveTimeout:     c.Observe.Timeout,
+		StageParallelism:   c.Distribution.Parallelism,
+		Now:                func() time.Time { return time.Now().UTC() },
+	}
+	src := newDirSource(c)
+	src.Log = log
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- src.Watch(stop, c.Resync, ctl.Update) }()
+
+	ctl.Run(ctx, stop)
+
+	if err := <-watchDone; err != nil {
+		log.Error("source watch ended", "err", err)
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	srv.Shutdown(shutdownCtx)
+	log.Info("gitfleet stopped")
+	return nil
+}
+
+// lockStateDir keeps two daemons from acting on the same state directory.
+func lockStateDir(dir string) (unlock func(), err error) {
+	name := filepath.Join(dir, "gitfleet.lock")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state directory %s is in use by another gitfleet (lock %s): %w", dir, name, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "%d\n", os.Getpid())
+	}
+	return func() { f.Close() }, nil
+}

@@ -1,0 +1,238 @@
+// Package config reads gitfleet.yaml, the daemon's own configuration: where
+// the desired state comes from, how servers are reached, where the daemon
+// listens and keeps its state. It is separate from the desired-state
+// repository, which says nothing about credentials or the daemon itself.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/strictyaml"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is gitfleet.yaml. Relative paths in it are relative to the file.
+type Config struct {
+	Source       Source       `yaml:"source"`
+	Transport    Transport    `yaml:"transport"`
+	Listen       string       `yaml:"listen,omitempty"`
+	StateDir     string       `yaml:"stateDir"`
+	Resync       Duration     `yaml:"resync,omitempty"`
+	Distribution Distribution `yaml:"distribution,omitempty"`
+	Observe      Observe      `yaml:"observe,omitempty"`
+
+	// File is the path the configuration was read from.
+	File string `yaml:"-"`
+}
+
+// Duration is a time.Duration written as "90s" or "5m".
+type Duration = time.Duration
+
+// Source says where the desired state comes from. Exactly one kind is set.
+type Source struct {
+	Directory *DirectorySource `yaml:"directory,omitempty"`
+}
+
+// DirectorySource watches a directory of the local file system.
+type DirectorySource struct {
+	Path string `yaml:"path"`
+	// Debounce is how long the directory must stay quiet after a change
+	// before it is read (default 500ms).
+	Debounce Duration `yaml:"debounce,omitempty"`
+	// MaxBytes bounds the total size of the files read (default 1 GiB).
+	MaxBytes int64 `yaml:"maxBytes,omitempty"`
+}
+
+// Transport says how servers are reached.
+type Transport struct {
+	Type  string          `yaml:"type"`
+	Local *LocalTransport `yaml:"local,omitempty"`
+}
+
+// LocalTransport makes every server a directory: Root/<server name>. The
+// server's absolute deployTo paths live inside that directory.
+type LocalTransport struct {
+	Root string `yaml:"root"`
+}
+
+// Distribution tunes staging of releases onto servers.
+type Distribution struct {
+	// Parallelism is how many servers are staged at once (default 8).
+	Parallelism int `yaml:"parallelism,omitempty"`
+}
+
+// Observe tunes observation of the fleet.
+type Observe struct {
+	// Parallelism is how many servers are inspected at once (default 32).
+	Parallelism int `yaml:"parallelism,omitempty"`
+	// Timeout bounds the inspection of one server (default 30s).
+	Timeout Duration `yaml:"timeout,omitempty"`
+}
+
+// Defaults.
+const (
+	DefaultListen                  = "127.0.0.1:9090"
+	DefaultResync                  = 5 * time.Minute
+	DefaultDebounce                = 500 * time.Millisecond
+	DefaultDistributionParallelism = 8
+	DefaultObserveParallelism      = 32
+	DefaultObserveTimeout          = 30 * time.Second
+)
+
+// Error is a problem in the configuration file.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return e.File + ": " + e.Msg
+}
+
+// Errors is every problem found in the configuration.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Load reads and checks the configuration file.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(file, data)
+}
+
+// Parse checks configuration data read from file; relative paths are
+// resolved against file's directory.
+func Parse(file string, data []byte) (*Config, error) {
+	var errs Errors
+	add := func(line int, format string, args ...any) {
+		errs = append(errs, &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: file, Msg: "empty configuration"}}
+		}
+		for _, p := range strictyaml.Problems(err) {
+			add(p.Line, "%s", p.Msg)
+		}
+		return nil, errs
+	}
+	c := &Config{File: file}
+	lines, problems := strictyaml.Decode(doc.Content[0], c)
+	for _, p := range problems {
+		add(p.Line, "%s", p.Msg)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	at := func(field string) int { return lines[field] }
+	dir := filepath.Dir(file)
+	abs := func(p string) string {
+		if p == "" {
+			return p
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if a, err := filepath.Abs(p); err == nil {
+			p = a
+		}
+		return p
+	}
+
+	switch {
+	case c.Source.Directory == nil:
+		add(at("source"), "source: set directory")
+	default:
+		d := c.Source.Directory
+		if d.Path == "" {
+			add(at("source.directory"), "source.directory.path is required")
+		}
+		d.Path = abs(d.Path)
+		if d.Debounce == 0 {
+			d.Debounce = DefaultDebounce
+		}
+		if d.Debounce < 0 || d.Debounce > time.Minute {
+			add(at("source.directory.debounce"), "source.directory.debounce %s out of range 0..1m", d.Debounce)
+		}
+		if d.MaxBytes < 0 {
+			add(at("source.directory.maxBytes"), "source.directory.maxBytes must not be negative")
+		}
+	}
+
+	if c.Transport.Type == "" && c.Transport.Local != nil {
+		c.Transport.Type = "local"
+	}
+	switch c.Transport.Type {
+	case "local":
+		if c.Transport.Local == nil || c.Transport.Local.Root == "" {
+			add(at("transport"), "transport.local.root is required for the local transport")
+		} else {
+			c.Transport.Local.Root = abs(c.Transport.Local.Root)
+		}
+	case "":
+		add(at("transport"), "transport.type is required (local)")
+	default:
+		add(at("transport.type"), "unknown transport type %q (want local)", c.Transport.Type)
+	}
+
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add(at("listen"), "listen %q: want host:port (%v)", c.Listen, err)
+	}
+	if c.StateDir == "" {
+		add(at("stateDir"), "stateDir is required")
+	}
+	c.StateDir = abs(c.StateDir)
+	if c.Resync == 0 {
+		c.Resync = DefaultResync
+	}
+	if c.Resync < time.Second || c.Resync > 24*time.Hour {
+		add(at("resync"), "resync %s out of range 1s..24h", c.Resync)
+	}
+	if c.Distribution.Parallelism == 0 {
+		c.Distribution.Parallelism = DefaultDistributionParallelism
+	}
+	if c.Distribution.Parallelism < 1 || c.Distribution.Parallelism > 1000 {
+		add(at("distribution.parallelism"), "distribution.parallelism %d out of range 1..1000", c.Distribution.Parallelism)
+	}
+	if c.Observe.Parallelism == 0 {
+		c.Observe.Parallelism = DefaultObserveParallelism
+	}
+	if c.Observe.Parallelism < 1 || c.Observe.Parallelism > 1000 {
+		add(at("observe.parallelism"), "observe.parallelism %d out of range 1..1000", c.Observe.Parallelism)
+	}
+	if c.Observe.Timeout == 0 {
+		c.Observe.Timeout = DefaultObserveTimeout
+	}
+	if c.Observe.Timeout < time.Second || c.Observe.Timeout > 10*time.Minute {
+		add(at("observe.timeout"), "observe.timeout %s out of range 1s..10m", c.Observe.Timeout)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}

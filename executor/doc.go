@@ -1,0 +1,12 @@
+// Package executor carries out what a plan decides, on servers: it observes
+// what each server holds, stages releases (distribution) and activates them
+// (delivery). Every transport gives servers the same layout:
+//
+//	<deployTo>/releases/<version>-<digest>/   an immutable staged release
+//	<deployTo>/current -> releases/...        switched atomically
+//	<deployTo>/.gitfleet/state.json           what gitfleet last did here
+//
+// A release is staged under a temporary name and renamed when complete, so a
+// half-copied release is never taken as staged; current is replaced by
+// renaming a new link over it, so a server is always on a whole release.
+package executor

@@ -1,0 +1,62 @@
+package executor
+
+import (
+	"time"
+)
+
+// Marker is .gitfleet/state.json: what gitfleet last did for an app on a
+// server. The current link is the truth about what is active; the marker adds
+// what the link cannot say: an activation under way (so a crash in the middle
+// is noticed and the activation run again) and a failed one (so it is not
+// retried in a loop at the same revision).
+type Marker struct {
+	App         string    `json:"app"`
+	Environment string    `json:"environment"`
+	Release     string    `json:"release,omitempty"` // last confirmed active release
+	Revision    string    `json:"revision,omitempty"`
+	ActivatedAt time.Time `json:"activatedAt,omitzero"`
+	Previous    string    `json:"previous,omitempty"`
+	Pending     *Attempt  `json:"pending,omitempty"`
+	Failed      *Attempt  `json:"failed,omitempty"`
+}
+
+// Attempt is one activation, under way or failed.
+type Attempt struct {
+	Release  string    `json:"release"`
+	Previous string    `json:"previous,omitempty"`
+	Revision string    `json:"revision"`
+	At       time.Time `json:"at"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// AppState is what one app's deployTo holds on a server.
+type AppState struct {
+	// Current is the release current points to, "" when there is none.
+	Current string `json:"current,omitempty"`
+	// CurrentTarget is the raw link target when it is not a release of
+	// releases/ (someone changed it by hand).
+	CurrentTarget string `json:"currentTarget,omitempty"`
+	// Staged lists the complete releases present, sorted.
+	Staged []string `json:"staged,omitempty"`
+	Marker *Marker  `json:"marker,omitempty"`
+	// MarkerErr says why the marker could not be read.
+	MarkerErr string `json:"markerError,omitempty"`
+}
+
+// IsStaged reports whether the release is on the server.
+func (s *AppState) IsStaged(id string) bool {
+	for _, st := range s.Staged {
+		if st == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ServerState is what a server holds, by app name. Err is set when the
+// server could not be observed; Apps is then empty.
+type ServerState struct {
+	Server string               `json:"server"`
+	Apps   map[string]*AppState `json:"apps,omitempty"`
+	Err    error                `json:"-"`
+}

@@ -1,0 +1,173 @@
+// Package strictyaml decodes YAML into Go structs the strict way: every
+// unknown field and every type error is reported, each with its line, and the
+// line of every field seen is returned so later validation can point at it.
+package strictyaml
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one error at a line (0 when yaml.v3 did not say).
+type Problem struct {
+	Line int
+	Msg  string
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// Problems turns a yaml.v3 error into line-numbered problems.
+func Problems(err error) []Problem {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var out []Problem
+	for _, m := range msgs {
+		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
+			line, _ := strconv.Atoi(sub[1])
+			out = append(out, Problem{line, sub[2]})
+			continue
+		}
+		out = append(out, Problem{0, strings.TrimPrefix(m, "yaml: ")})
+	}
+	return out
+}
+
+// Decode decodes node into out (a pointer to a struct), reporting unknown
+// fields and type errors. Lines maps every field seen, by dotted path
+// ("servers.0.name"), to its line.
+func Decode(node *yaml.Node, out any) (lines map[string]int, problems []Problem) {
+	lines = map[string]int{}
+	checkFields(node, reflect.TypeOf(out).Elem(), "", lines, &problems)
+	if err := node.Decode(out); err != nil {
+		problems = append(problems, Problems(err)...)
+	}
+	return lines, problems
+}
+
+// MapValue returns the value of key in a mapping node, or nil.
+func MapValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// KindName names a node's kind for error messages.
+func KindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "scalar"
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// checkFields walks n alongside the Go type t and reports mapping keys that t
+// does not have. Type mismatches are left to the decoder, which reports them.
+func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int, problems *[]Problem) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode || t == durationType {
+			return
+		}
+		fields := structFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			lines[p] = k.Line
+			f, ok := fields[k.Value]
+			if !ok {
+				where := ""
+				if path != "" {
+					where = " in " + path
+				}
+				*problems = append(*problems, Problem{k.Line, fmt.Sprintf("unknown field %q%s (known: %s)", k.Value, where, strings.Join(known(fields), ", "))})
+				continue
+			}
+			checkFields(v, f, p, lines, problems)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, item := range n.Content {
+			p := join(path, strconv.Itoa(i))
+			lines[p] = item.Line
+			checkFields(item, t.Elem(), p, lines, problems)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(path, n.Content[i].Value)
+			lines[p] = n.Content[i].Line
+			checkFields(n.Content[i+1], t.Elem(), p, lines, problems)
+		}
+	}
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// structFields maps a struct's YAML keys to their types.
+func structFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func known(m map[string]reflect.Type) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "kind" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,192 @@
+// Package metrics holds gitfleet's Prometheus collectors. Everything is
+// registered on the registry the daemon passes to New; nothing is global.
+//
+// Cardinality is bounded by the desired state: series are per environment
+// and app, never per server, and the series of an environment or app that
+// left the repository are deleted.
+package metrics
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics is every collector of the daemon.
+type Metrics struct {
+	desiredRevision    *prometheus.GaugeVec
+	desiredValid       prometheus.Gauge
+	sourceErrors       *prometheus.CounterVec
+	sourceLastSuccess  prometheus.Gauge
+	reconcileDuration  prometheus.Histogram
+	reconcileErrors    *prometheus.CounterVec
+	reconcileLast      prometheus.Gauge
+	servers            *prometheus.GaugeVec
+	deployments        *prometheus.CounterVec
+	serverSteps        *prometheus.CounterVec
+	rolloutsInProgress prometheus.Gauge
+
+	mu       sync.Mutex
+	revision [2]string              // labels of the desired revision series
+	known    map[[2]string]struct{} // environment/app pairs with series
+}
+
+// Reasons for reconcile errors.
+const (
+	ReasonUnreachable = "unreachable" // a server could not be observed
+	ReasonRollout     = "rollout"     // a server step failed
+)
+
+// Reasons for source errors.
+const (
+	ReasonRead    = "read"    // the source could not be read
+	ReasonInvalid = "invalid" // the desired state failed validation
+)
+
+// New creates the collectors and registers them on reg.
+func New(reg prometheus.Registerer, version string) *Metrics {
+	m := &Metrics{
+		desiredRevision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitfleet_desired_revision_info",
+			Help: "The revision of the desired state in force (value 1).",
+		}, []string{"revision", "origin"}),
+		desiredValid: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitfleet_desired_state_valid",
+			Help: "1 if the latest read of the source was valid, 0 if it was rejected and the last good state stays in force.",
+		}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_source_errors_total",
+			Help: "Reads of the source that failed (read) or were rejected (invalid).",
+		}, []string{"reason"}),
+		sourceLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitfleet_source_last_success_timestamp_seconds",
+			Help: "When the source last yielded a valid desired state.",
+		}),
+		reconcileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gitfleet_reconcile_duration_seconds",
+			Help:    "Duration of reconcile passes: observe, plan and execute.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900},
+		}),
+		reconcileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_reconcile_errors_total",
+			Help: "Reconcile passes that met an error, by reason.",
+		}, []string{"reason"}),
+		reconcileLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitfleet_reconcile_last_success_timestamp_seconds",
+			Help: "When a reconcile pass last completed without error.",
+		}),
+		servers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitfleet_servers",
+			Help: "Servers by sync state against the desired release, per environment and app.",
+		}, []string{"environment", "app", "state"}),
+		deployments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_deployments_total",
+			Help: "Rollouts of a release to an environment, by result (success, failure, stopped).",
+		}, []string{"environment", "app", "result"}),
+		serverSteps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_server_steps_total",
+			Help: "Stage and activate steps on servers, by result.",
+		}, []string{"environment", "app", "step", "result"}),
+		rolloutsInProgress: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitfleet_rollouts_in_progress",
+			Help: "Rollouts being carried out now.",
+		}),
+		known: map[[2]string]struct{}{},
+	}
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gitfleet_build_info",
+		Help: "Build information of the running daemon (value 1).",
+	}, []string{"version", "goversion"})
+	info.WithLabelValues(version, runtime.Version()).Set(1)
+	reg.MustRegister(info, m.desiredRevision, m.desiredValid, m.sourceErrors, m.sourceLastSuccess,
+		m.reconcileDuration, m.reconcileErrors, m.reconcileLast, m.servers, m.deployments,
+		m.serverSteps, m.rolloutsInProgress)
+	for _, r := range []string{ReasonRead, ReasonInvalid} {
+		m.sourceErrors.WithLabelValues(r)
+	}
+	for _, r := range []string{ReasonUnreachable, ReasonRollout} {
+		m.reconcileErrors.WithLabelValues(r)
+	}
+	return m
+}
+
+// DesiredAccepted records a valid desired state now in force.
+func (m *Metrics) DesiredAccepted(revision, origin string, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.revision != [2]string{revision, origin} {
+		m.desiredRevision.DeleteLabelValues(m.revision[0], m.revision[1])
+		m.revision = [2]string{revision, origin}
+	}
+	m.desiredRevision.WithLabelValues(revision, origin).Set(1)
+	m.desiredValid.Set(1)
+	m.sourceLastSuccess.Set(float64(now.Unix()))
+}
+
+// SourceFailed records a source read that failed or was rejected.
+func (m *Metrics) SourceFailed(reason string) {
+	m.sourceErrors.WithLabelValues(reason).Inc()
+	m.desiredValid.Set(0)
+}
+
+// ReconcileDone records a pass and the reasons of its errors, if any.
+func (m *Metrics) ReconcileDone(d time.Duration, now time.Time, errReasons ...string) {
+	m.reconcileDuration.Observe(d.Seconds())
+	for _, r := range errReasons {
+		m.reconcileErrors.WithLabelValues(r).Inc()
+	}
+	if len(errReasons) == 0 {
+		m.reconcileLast.Set(float64(now.Unix()))
+	}
+}
+
+// AppServers is the count of servers per sync state for one app in one
+// environment.
+type AppServers struct {
+	Environment, App string
+	Counts           map[string]int
+}
+
+// SetServers replaces the sync-state gauges. Series of environment/app
+// pairs not in the list are deleted.
+func (m *Metrics) SetServers(states []string, apps []AppServers) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := make(map[[2]string]struct{}, len(apps))
+	for _, a := range apps {
+		k := [2]string{a.Environment, a.App}
+		seen[k] = struct{}{}
+		for _, s := range states {
+			m.servers.WithLabelValues(a.Environment, a.App, s).Set(float64(a.Counts[s]))
+		}
+	}
+	for k := range m.known {
+		if _, ok := seen[k]; !ok {
+			labels := prometheus.Labels{"environment": k[0], "app": k[1]}
+			m.servers.DeletePartialMatch(labels)
+			m.deployments.DeletePartialMatch(labels)
+			m.serverSteps.DeletePartialMatch(labels)
+		}
+	}
+	m.known = seen
+}
+
+// RolloutStarted and RolloutDone bracket a rollout.
+func (m *Metrics) RolloutStarted() { m.rolloutsInProgress.Inc() }
+
+// RolloutDone records the result of a rollout.
+func (m *Metrics) RolloutDone(env, app, result string) {
+	m.rolloutsInProgress.Dec()
+	m.deployments.WithLabelValues(env, app, result).Inc()
+}
+
+// ServerStep records one stage or activate step.
+func (m *Metrics) ServerStep(env, app, step string, ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	m.serverSteps.WithLabelValues(env, app, step, result).Inc()
+}

@@ -1,0 +1,264 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Controller is the daemon's control loop: it keeps the last good desired
+// state and runs a pass on start, on every new desired state and every
+// resync interval.
+type Controller struct {
+	Exec    Executor
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Resync is the interval between passes when nothing else triggers
+	// one; each wait is jittered by up to ±10%.
+	Resync             time.Duration
+	ObserveParallelism int
+	ObserveTimeout     time.Duration
+	StageParallelism   int
+	Now                func() time.Time
+
+	mu      sync.Mutex
+	desired *Desired
+	wake    chan struct{}
+}
+
+func (c *Controller) init() {
+	c.mu.Lock()
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Controller) trigger() {
+	c.init()
+	select {
+	case c.wake <- struct{}{}:
+	default: // a pass is already due
+	}
+}
+
+// Update takes what a source reports. A snapshot that fails validation is
+// logged and counted, and the last good desired state stays in force.
+func (c *Controller) Update(u source.Update) {
+	if u.Err != nil {
+		c.Log.Error("source read failed; keeping the last good desired state", "err", u.Err)
+		c.Metrics.SourceFailed(metrics.ReasonRead)
+		return
+	}
+	d, err := Resolve(u.Snapshot)
+	if err != nil {
+		c.rejected(u.Snapshot, err)
+		return
+	}
+	c.mu.Lock()
+	prev := c.desired
+	c.desired = d
+	c.mu.Unlock()
+	c.Metrics.DesiredAccepted(d.Revision, d.Origin, c.Now())
+	attrs := []any{"revision", u.Snapshot.Short(), "origin", d.Origin, "releases", len(d.Spec.Releases)}
+	if prev != nil {
+		attrs = append(attrs, "previous", source.ShortRevision(prev.Revision))
+	}
+	c.Log.Info("desired state accepted", attrs...)
+	c.trigger()
+}
+
+// maxLoggedErrors bounds the lines logged for one rejected desired state.
+const maxLoggedErrors = 50
+
+func (c *Controller) rejected(s *source.Snapshot, err error) {
+	c.Metrics.SourceFailed(metrics.ReasonInvalid)
+	keep := "none"
+	if d := c.Desired(); d != nil {
+		keep = source.ShortRevision(d.Revision)
+	}
+	var errs spec.Errors
+	if !errors.As(err, &errs) {
+		c.Log.Error("desired state rejected", "revision", s.Short(), "keeping", keep, "err", err)
+		return
+	}
+	c.Log.Error("desired state rejected", "revision", s.Short(), "keeping", keep, "problems", len(errs))
+	for i, e := range errs {
+		if i == maxLoggedErrors {
+			c.Log.Error("more problems not shown", "count", len(errs)-i)
+			break
+		}
+		c.Log.Error("invalid desired state", "at", e.Pos.String(), "problem", e.Msg)
+	}
+}
+
+// Desired is the desired state in force, nil before the first valid one.
+func (c *Controller) Desired() *Desired {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.desired
+}
+
+// Run runs passes until stop is done; a pass under way then finishes the
+// server steps it has started and starts no more. ctx cancels everything,
+// steps in flight included.
+func (c *Controller) Run(ctx, stop context.Context) {
+	c.init()
+	timer := time.NewTimer(c.jittered())
+	defer timer.Stop()
+	for {
+		select {
+		case <-stop.Done():
+			return
+		case <-c.wake:
+		case <-timer.C:
+		}
+		if d := c.Desired(); d != nil {
+			c.Pass(ctx, stop, d)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(c.jittered())
+	}
+}
+
+func (c *Controller) jittered() time.Duration {
+	j := time.Duration((rand.Float64()*0.2 - 0.1) * float64(c.Resync))
+	return c.Resync + j
+}
+
+// PassResult is what one pass saw and did.
+type PassResult struct {
+	Plan    *Plan
+	Results []*Result
+}
+
+// Pass observes the fleet, plans and carries out the plan. Environments are
+// rolled out side by side; the apps of one environment one after another.
+func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult) {
+	start := time.Now()
+	var reasons []string
+	defer func() {
+		c.Metrics.ReconcileDone(time.Since(start), c.Now(), reasons...)
+	}()
+
+	obs := Observe(stop, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout)
+	plan := MakePlan(d, obs, c.Now())
+	pr.Plan = plan
+	c.recordStatus(plan)
+	log := c.Log.With("revision", source.ShortRevision(d.Revision))
+	unreachable := 0
+	for _, st := range plan.Status {
+		unreachable += st.Counts[Unreachable]
+	}
+	if unreachable > 0 {
+		reasons = append(reasons, metrics.ReasonUnreachable)
+		for _, st := range plan.Status {
+			for _, s := range st.Servers {
+				if s.State == Unreachable {
+					log.Warn("server unreachable", "environment", st.Environment, "app", st.App, "server", s.Server, "err", s.Reason)
+				}
+			}
+		}
+	}
+	if len(plan.Changes) == 0 {
+		log.Debug("fleet in sync", "releases", len(plan.Status))
+		return pr
+	}
+	log.Info("plan", "changes", len(plan.Changes), "server_steps", plan.Pending())
+
+	byEnv := map[string][]*Change{}
+	var envs []string
+	for _, ch := range plan.Changes {
+		if byEnv[ch.Environment] == nil {
+			envs = append(envs, ch.Environment)
+		}
+		byEnv[ch.Environment] = append(byEnv[ch.Environment], ch)
+	}
+	sort.Strings(envs)
+	ro := &Rollout{Exec: c.Exec, Log: c.Log, StageParallelism: c.StageParallelism, Now: c.Now}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, env := range envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, ch := range byEnv[env] {
+				if stop.Err() != nil {
+					return
+				}
+				res := c.execute(ctx, stop, ro, d, ch)
+				mu.Lock()
+				pr.Results = append(pr.Results, res)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range pr.Results {
+		if r.Failed() > 0 {
+			reasons = append(reasons, metrics.ReasonRollout)
+			break
+		}
+	}
+	// Refresh the standing for dashboards; what is still out of sync is
+	// retried by the next pass, never in a loop.
+	if stop.Err() == nil {
+		c.recordStatus(MakePlan(d, Observe(stop, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout), c.Now()))
+	}
+	return pr
+}
+
+func (c *Controller) execute(ctx, stop context.Context, ro *Rollout, d *Desired, ch *Change) *Result {
+	log := c.Log.With("environment", ch.Environment, "app", ch.App, "revision", source.ShortRevision(d.Revision))
+	log.Info("rollout started", "strategy", ch.Strategy, "release", ch.To, "servers", len(ch.Servers), "reason", ch.Reason)
+	c.Metrics.RolloutStarted()
+	res := ro.Execute(ctx, stop, d, ch)
+	c.Metrics.RolloutDone(ch.Environment, ch.App, res.Outcome())
+	for _, s := range res.Servers {
+		if s.Step != "" {
+			c.Metrics.ServerStep(ch.Environment, ch.App, string(s.Step), s.Err == "")
+		}
+	}
+	done := 0
+	for _, s := range res.Servers {
+		if s.Done {
+			done++
+		}
+	}
+	attrs := []any{"result", res.Outcome(), "release", ch.To, "done", done, "failed", res.Failed(), "duration", res.Finished.Sub(res.Started).Round(time.Millisecond).String()}
+	if res.Failed() > 0 {
+		log.Error("rollout finished", attrs...)
+	} else {
+		log.Info("rollout finished", attrs...)
+	}
+	return res
+}
+
+func (c *Controller) recordStatus(p *Plan) {
+	states := make([]string, len(SyncStates))
+	for i, s := range SyncStates {
+		states[i] = string(s)
+	}
+	apps := make([]metrics.AppServers, len(p.Status))
+	for i, st := range p.Status {
+		counts := make(map[string]int, len(st.Counts))
+		for k, v := range st.Counts {
+			counts[string(k)] = v
+		}
+		apps[i] = metrics.AppServers{Environment: st.Environment, App: st.App, Counts: counts}
+	}
+	c.Metrics.SetServers(states, apps)
+}

@@ -1,0 +1,213 @@
+package reconcile
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Lane is the kind of a change. Each lane is planned and scheduled on its
+// own: environment and database changes go ahead of the files that need
+// them. Only the files lane is carried out so far.
+type Lane string
+
+// The lanes.
+const (
+	LaneFiles       Lane = "files"
+	LaneDatabase    Lane = "database"
+	LaneEnvironment Lane = "environment"
+)
+
+// SyncState is how a server stands against the desired state of one app.
+type SyncState string
+
+// The sync states.
+const (
+	InSync      SyncState = "in_sync"
+	OutOfSync   SyncState = "out_of_sync"
+	Unreachable SyncState = "unreachable"
+)
+
+// SyncStates lists every state, for metrics.
+var SyncStates = []SyncState{InSync, OutOfSync, Unreachable}
+
+// Plan is everything a pass would do, and how the fleet stands.
+type Plan struct {
+	Revision string    `json:"revision"`
+	Origin   string    `json:"origin"`
+	Time     time.Time `json:"time"`
+	Changes  []*Change `json:"changes"`
+	// Status is every Release's standing, server by server.
+	Status []*AppStatus `json:"status"`
+}
+
+// Change is one difference to remove: in one lane, one app of one
+// environment, on a set of servers.
+type Change struct {
+	Lane        Lane            `json:"lane"`
+	Environment string          `json:"environment"`
+	App         string          `json:"app"`
+	Strategy    spec.Strategy   `json:"strategy"`
+	Version     string          `json:"version"`
+	To          string          `json:"to"` // release ID
+	Servers     []*ServerChange `json:"servers"`
+	Reason      string          `json:"reason"`
+}
+
+// Key is the change's release key.
+func (c *Change) Key() spec.Key { return spec.Key{Environment: c.Environment, App: c.App} }
+
+// ServerChange is what a change does on one server.
+type ServerChange struct {
+	Server   string `json:"server"`
+	From     string `json:"from,omitempty"` // release ID, or what current points to
+	Stage    bool   `json:"stage"`          // the release must be distributed first
+	Activate bool   `json:"activate"`
+	Reason   string `json:"reason"`
+}
+
+// AppStatus is where the servers of one Release stand.
+type AppStatus struct {
+	Environment string            `json:"environment"`
+	App         string            `json:"app"`
+	Version     string            `json:"version"`
+	Release     string            `json:"release"`
+	Counts      map[SyncState]int `json:"counts"`
+	Servers     []*ServerStatus   `json:"servers"`
+}
+
+// ServerStatus is one server's standing for one app.
+type ServerStatus struct {
+	Server  string    `json:"server"`
+	State   SyncState `json:"state"`
+	Current string    `json:"current,omitempty"`
+	// Held is set when the desired release failed to activate here at this
+	// revision: it is not retried until the revision changes.
+	Held   bool   `json:"held,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Pending counts the server steps of the plan's changes.
+func (p *Plan) Pending() int {
+	n := 0
+	for _, c := range p.Changes {
+		n += len(c.Servers)
+	}
+	return n
+}
+
+// Observed is what the fleet held when it was looked at, by server name.
+type Observed struct {
+	Servers map[string]*executor.ServerState
+}
+
+// MakePlan compares the desired state with the observed fleet. It is pure:
+// the same inputs give the same plan.
+func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
+	p := &Plan{Revision: d.Revision, Origin: d.Origin, Time: now}
+	for _, r := range d.Spec.Releases {
+		env, app := d.Spec.Environment(r.Environment), d.Spec.App(r.App)
+		rel := d.Releases[r.Key()]
+		targets := spec.Targets(env, app)
+		st := &AppStatus{
+			Environment: env.Name, App: app.Name, Version: rel.Version, Release: rel.ID,
+			Counts:  make(map[SyncState]int, len(SyncStates)),
+			Servers: make([]*ServerStatus, 0, len(targets)),
+		}
+		var ch *Change
+		for _, srv := range targets {
+			ss, sc := planServer(d, o, app, rel, srv)
+			st.Servers = append(st.Servers, ss)
+			st.Counts[ss.State]++
+			if sc == nil {
+				continue
+			}
+			if ch == nil {
+				ch = &Change{
+					Lane: LaneFiles, Environment: env.Name, App: app.Name,
+					Strategy: r.Strategy, Version: rel.Version, To: rel.ID,
+				}
+			}
+			ch.Servers = append(ch.Servers, sc)
+		}
+		p.Status = append(p.Status, st)
+		if ch != nil {
+			ch.Reason = summarize(ch, len(targets))
+			p.Changes = append(p.Changes, ch)
+		}
+	}
+	return p
+}
+
+// planServer decides one server's standing and what to do there.
+func planServer(d *Desired, o *Observed, app *spec.App, rel executor.Release, srv *spec.Server) (*ServerStatus, *ServerChange) {
+	ss := &ServerStatus{Server: srv.Name}
+	state := o.Servers[srv.Name]
+	if state == nil || state.Err != nil {
+		ss.State = Unreachable
+		if state != nil {
+			ss.Reason = state.Err.Error()
+		} else {
+			ss.Reason = "not observed"
+		}
+		return ss, nil
+	}
+	as := state.Apps[app.Name]
+	if as == nil {
+		as = &executor.AppState{}
+	}
+	ss.Current = as.Current
+	m := as.Marker
+	if as.Current == rel.ID {
+		if m != nil && m.Pending != nil && m.Pending.Release == rel.ID {
+			ss.State, ss.Reason = OutOfSync, "activation was interrupted"
+			return ss, &ServerChange{Server: srv.Name, From: as.Current, Activate: true, Reason: ss.Reason}
+		}
+		ss.State = InSync
+		return ss, nil
+	}
+	ss.State = OutOfSync
+	if m != nil && m.Failed != nil && m.Failed.Release == rel.ID && m.Failed.Revision == d.Revision {
+		ss.Held = true
+		ss.Reason = "activation failed at this revision, not retried until the revision changes: " + m.Failed.Error
+		return ss, nil
+	}
+	from := as.Current
+	switch {
+	case as.Current == "" && as.CurrentTarget != "":
+		from = as.CurrentTarget
+		ss.Reason = fmt.Sprintf("current points to %s, not to a release", as.CurrentTarget)
+	case as.Current == "":
+		ss.Reason = "not deployed"
+	case executor.VersionOf(as.Current) == rel.Version:
+		ss.Reason = fmt.Sprintf("content of %s changed", rel.Version)
+	default:
+		ss.Reason = fmt.Sprintf("version %s → %s", executor.VersionOf(as.Current), rel.Version)
+	}
+	return ss, &ServerChange{Server: srv.Name, From: from, Stage: !as.IsStaged(rel.ID), Activate: true, Reason: ss.Reason}
+}
+
+func summarize(c *Change, targets int) string {
+	reasons := map[string]int{}
+	var order []string
+	for _, s := range c.Servers {
+		if reasons[s.Reason] == 0 {
+			order = append(order, s.Reason)
+		}
+		reasons[s.Reason]++
+	}
+	out := fmt.Sprintf("%d of %d servers: ", len(c.Servers), targets)
+	for i, r := range order {
+		if i > 0 {
+			out += "; "
+		}
+		if len(order) > 1 {
+			out += fmt.Sprintf("%s (%d)", r, reasons[r])
+		} else {
+			out += r
+		}
+	}
+	return out
+}

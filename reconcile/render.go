@@ -1,0 +1,118 @@
+package reconcile
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gitfleet/gitfleet/source"
+)
+
+// WriteText prints the plan for people: every Release with its standing,
+// the server steps of every change, then servers that need attention.
+func (p *Plan) WriteText(w io.Writer) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "revision %s (%s)\n", source.ShortRevision(p.Revision), p.Origin)
+	changes := map[string]*Change{}
+	for _, c := range p.Changes {
+		changes[c.Key().String()] = c
+	}
+	for _, st := range p.Status {
+		key := st.Environment + "/" + st.App
+		c := changes[key]
+		if c == nil {
+			fmt.Fprintf(ew, "\n%s %s: in sync on %d of %d servers%s\n", key, st.Version, st.Counts[InSync], len(st.Servers), attention(st))
+			continue
+		}
+		fmt.Fprintf(ew, "\n%s %s: %s rollout of %s (lane %s)%s\n  %s\n", key, st.Version, c.Strategy, c.To, c.Lane, attention(st), c.Reason)
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		for _, s := range c.Servers {
+			from := s.From
+			if from == "" {
+				from = "(none)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s → %s\t%s\t%s\n", s.Server, from, c.To, steps(s), s.Reason)
+		}
+		tw.Flush()
+	}
+	var notes []string
+	for _, st := range p.Status {
+		for _, s := range st.Servers {
+			switch {
+			case s.State == Unreachable:
+				notes = append(notes, fmt.Sprintf("  %s/%s\t%s\tunreachable: %s", st.Environment, st.App, s.Server, s.Reason))
+			case s.Held:
+				notes = append(notes, fmt.Sprintf("  %s/%s\t%s\theld: %s", st.Environment, st.App, s.Server, s.Reason))
+			}
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(ew, "\nneeds attention:")
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(notes, "\n"))
+		tw.Flush()
+	}
+	fmt.Fprintln(ew)
+	switch n := len(p.Changes); n {
+	case 0:
+		fmt.Fprintln(ew, "nothing to do")
+	default:
+		fmt.Fprintf(ew, "%d %s pending, %d server %s\n", n, plural(n, "change", "changes"), p.Pending(), plural(p.Pending(), "step", "steps"))
+	}
+	return ew.err
+}
+
+// errWriter keeps the first write error so that printing code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
+func attention(st *AppStatus) string {
+	var parts []string
+	if n := st.Counts[Unreachable]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d unreachable", n))
+	}
+	held := 0
+	for _, s := range st.Servers {
+		if s.Held {
+			held++
+		}
+	}
+	if held > 0 {
+		parts = append(parts, fmt.Sprintf("%d held after a failed activation", held))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func steps(s *ServerChange) string {
+	switch {
+	case s.Stage && s.Activate:
+		return "stage, activate"
+	case s.Stage:
+		return "stage"
+	case s.Activate:
+		return "activate"
+	}
+	return "-"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
