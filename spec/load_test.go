@@ -84,7 +84,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "malformed YAML",
 			files: files("envs/prod.yaml", validEnv, "apps/web.yaml", "kind: App\nname: web\nartifact: {path: [x\n"),
-			want:  []string{"apps/web.yaml:2: did not find expected"},
+			want:  []string{"apps/web.yaml:3: did not find expected"},
 		},
 		{
 			name:  "unknown field",

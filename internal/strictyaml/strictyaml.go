@@ -24,6 +24,23 @@ type Problem struct {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
+// parserErrors are the messages of yaml.v3's parser (not its scanner or
+// decoder). yaml.v3 reports their line 0-based (go-yaml/yaml#205 and
+// friends): Problems adds the missing 1.
+var parserErrors = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
 // Problems turns a yaml.v3 error into line-numbered problems.
 func Problems(err error) []Problem {
 	var te *yaml.TypeError
@@ -33,12 +50,15 @@ func Problems(err error) []Problem {
 	}
 	var out []Problem
 	for _, m := range msgs {
+		line, msg := 0, strings.TrimPrefix(m, "yaml: ")
 		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			line, _ := strconv.Atoi(sub[1])
-			out = append(out, Problem{line, sub[2]})
-			continue
+			line, _ = strconv.Atoi(sub[1])
+			msg = sub[2]
 		}
-		out = append(out, Problem{0, strings.TrimPrefix(m, "yaml: ")})
+		if te == nil && parserErrors[msg] {
+			line++
+		}
+		out = append(out, Problem{line, msg})
 	}
 	return out
 }

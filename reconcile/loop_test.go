@@ -1,0 +1,220 @@
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/tree"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// repo writes a desired-state directory: environment "prod" (a, b, c),
+// app "web" with versions v1 and v2, released at version.
+func repo(t *testing.T, dir, version string) {
+	t.Helper()
+	files := map[string]string{
+		"env.yaml":                 "kind: Environment\nname: prod\nservers: [{name: a}, {name: b}, {name: c}]\n",
+		"app.yaml":                 "kind: App\nname: web\nartifact: {path: artifacts/web}\ndeployTo: /srv/web\nactivate: cp VERSION ../../running\nhealth: {command: 'cmp VERSION ../../running', attempts: 2, interval: 10ms}\n",
+		"release.yaml":             "kind: Release\napp: web\nenvironment: prod\nversion: " + version + "\n",
+		"artifacts/web/v1/VERSION": "v1\n",
+		"artifacts/web/v2/VERSION": "v2\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func snapshot(t *testing.T, dir string) source.Update {
+	t.Helper()
+	s, err := (&source.Dir{Path: dir}).Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return source.Update{Snapshot: s}
+}
+
+func newController(t *testing.T, fleet string) (*Controller, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	return &Controller{
+		Exec:    &executor.Executor{T: &executor.Local{Root: fleet}},
+		Metrics: metrics.New(reg, "test"),
+		Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Resync:  time.Hour, ObserveParallelism: 4, ObserveTimeout: 5 * time.Second, StageParallelism: 2,
+		Now: time.Now,
+	}, reg
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+func running(t *testing.T, fleet, server string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fleet, server, "srv", "web", "running"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestPassConvergesAndKeepsLastGoodState(t *testing.T) {
+	dir, fleet := t.TempDir(), t.TempDir()
+	repo(t, dir, "v1")
+	c, reg := newController(t, fleet)
+	ctx := context.Background()
+
+	c.Update(snapshot(t, dir))
+	pr := c.Pass(ctx, ctx, c.Desired())
+	if len(pr.Results) != 1 || pr.Results[0].Outcome() != "success" {
+		t.Fatalf("first pass: got %d results, want one successful rollout", len(pr.Results))
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		if got := running(t, fleet, s); got != "v1" {
+			t.Errorf("%s runs %q, want v1", s, got)
+		}
+	}
+	if got := testutil.ToFloat64(metricServers(reg, "in_sync")); got != 3 {
+		t.Errorf("gitfleet_servers{state=in_sync} = %v, want 3", got)
+	}
+
+	// A bad edit: the last good state stays in force.
+	good := c.Desired()
+	if err := os.WriteFile(filepath.Join(dir, "release.yaml"), []byte("kind: Release\napp: web\nenvironment: prod\nversion: v2\nreplicas: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Update(snapshot(t, dir))
+	if c.Desired() != good {
+		t.Fatal("an invalid desired state replaced the last good one")
+	}
+	if got := testutil.ToFloat64(gather(reg, "gitfleet_desired_state_valid")); got != 0 {
+		t.Errorf("gitfleet_desired_state_valid = %v, want 0 after a bad edit", got)
+	}
+	if pr := c.Pass(ctx, ctx, c.Desired()); len(pr.Plan.Changes) != 0 {
+		t.Fatalf("pass on the last good state planned %d changes, want 0", len(pr.Plan.Changes))
+	}
+
+	// Fixed: v2 rolls out.
+	repo(t, dir, "v2")
+	c.Update(snapshot(t, dir))
+	if pr := c.Pass(ctx, ctx, c.Desired()); len(pr.Results) != 1 || pr.Results[0].Outcome() != "success" {
+		t.Fatalf("v2 pass: want one successful rollout, got %+v", pr.Results)
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		if got := running(t, fleet, s); got != "v2" {
+			t.Errorf("%s runs %q, want v2", s, got)
+		}
+	}
+	if pr := c.Pass(ctx, ctx, c.Desired()); len(pr.Plan.Changes) != 0 {
+		t.Errorf("a pass after convergence planned %d changes, want 0", len(pr.Plan.Changes))
+	}
+}
+
+func TestRunReactsToUpdatesAndStops(t *testing.T) {
+	dir, fleet := t.TempDir(), t.TempDir()
+	repo(t, dir, "v1")
+	c, _ := newController(t, fleet)
+	stop, stopNow := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		c.Run(context.Background(), stop)
+		close(done)
+	}()
+	waitFor := func(version string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if running(t, fleet, "a") == version && running(t, fleet, "b") == version && running(t, fleet, "c") == version {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("fleet did not reach %s within 10s", version)
+	}
+	c.Update(snapshot(t, dir))
+	waitFor("v1")
+	repo(t, dir, "v2")
+	c.Update(snapshot(t, dir))
+	waitFor("v2")
+	stopNow()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after stop")
+	}
+}
+
+func TestResolveRejectsUnsafeArtifact(t *testing.T) {
+	dir := t.TempDir()
+	repo(t, dir, "v1")
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "artifacts/web/v1/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Resolve(snapshot(t, dir).Snapshot)
+	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v1: artifact artifacts/web/v1/passwd: symlink to absolute path /etc/passwd") {
+		t.Fatalf("got %v, want an error at release.yaml:4 naming the symlink", err)
+	}
+	_, err = Resolve(mustTree(t, dir, "release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v9\n"))
+	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v9: artifact artifacts/web/v9: no such directory") {
+		t.Fatalf("got %v, want a missing-artifact error at release.yaml:4", err)
+	}
+}
+
+func mustTree(t *testing.T, dir, file, content string) *source.Snapshot {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tree.ReadDir(dir, tree.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &source.Snapshot{Revision: tr.Digest(), Tree: tr}
+}
+
+func metricServers(reg *prometheus.Registry, state string) prometheus.Collector {
+	return gatherLabels(reg, "gitfleet_servers", map[string]string{"environment": "prod", "app": "web", "state": state})
+}
+
+func gather(reg *prometheus.Registry, name string) prometheus.Collector {
+	return gatherLabels(reg, name, nil)
+}
+
+// gatherLabels turns one sample of the registry into a constant collector
+// for testutil.ToFloat64.
+func gatherLabels(reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			v := m.GetGauge().GetValue()
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x", Help: "x"}, func() float64 { return v })
+		}
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "missing", Help: "x"}, func() float64 { return -1 })
+}

@@ -1,0 +1,81 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// recorder is an Executor that records every call and passes it to next
+// when next is set; otherwise stage and activate succeed after hook.
+type recorder struct {
+	next Executor
+
+	mu       sync.Mutex
+	calls    []string // "stage s1", "activate s2"
+	inFlight int
+	maxIn    int
+	// fail makes a step fail: key "stage s1".
+	fail map[string]error
+	// hook runs inside every stage or activate call, outside the lock.
+	hook func(call string)
+}
+
+func (r *recorder) Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) executor.ServerState {
+	if r.next != nil {
+		return r.next.Observe(ctx, srv, apps)
+	}
+	return executor.ServerState{Server: srv.Name, Apps: map[string]*executor.AppState{}}
+}
+
+func (r *recorder) step(ctx context.Context, kind string, req executor.Request, real func(context.Context, executor.Request) error) error {
+	call := kind + " " + req.Server.Name
+	r.mu.Lock()
+	r.calls = append(r.calls, call)
+	r.inFlight++
+	if r.inFlight > r.maxIn {
+		r.maxIn = r.inFlight
+	}
+	err := r.fail[call]
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
+	if r.hook != nil {
+		r.hook(call)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", call, err)
+	}
+	if r.next != nil {
+		return real(ctx, req)
+	}
+	return nil
+}
+
+func (r *recorder) Stage(ctx context.Context, req executor.Request) error {
+	var real func(context.Context, executor.Request) error
+	if r.next != nil {
+		real = r.next.Stage
+	}
+	return r.step(ctx, "stage", req, real)
+}
+
+func (r *recorder) Activate(ctx context.Context, req executor.Request) error {
+	var real func(context.Context, executor.Request) error
+	if r.next != nil {
+		real = r.next.Activate
+	}
+	return r.step(ctx, "activate", req, real)
+}
+
+func (r *recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
