@@ -357,3 +357,51 @@ func skipOrFail(t *testing.T, why string) {
 	}
 	t.Skip(why)
 }
+
+// TestSIGTERMFinishesStepUnderWay stops the daemon while a slow activation
+// is under way: that activation completes, no other server step starts, and
+// the daemon exits 0. Every server is on a whole release or none.
+func TestSIGTERMFinishesStepUnderWay(t *testing.T) {
+	qs := quickstart(t)
+	app := filepath.Join(qs, "desired", "apps", "hello.yaml")
+	b, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, app, strings.Replace(string(b), "activate: ./bin/activate", "activate: sleep 1 && ./bin/activate", 1))
+	for _, env := range []string{"production", "staging"} {
+		rel := filepath.Join(qs, "desired", "releases", env+".yaml")
+		b, err := os.ReadFile(rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, rel, strings.Replace(string(b), "parallelism: 2", "parallelism: 1", 1))
+	}
+	d := startDaemon(t, filepath.Join(qs, "gitfleet.yaml"))
+	d.waitFor("the first production activation to start", func() bool {
+		return strings.Contains(d.logs.String(), `"msg":"switched current","environment":"production"`)
+	})
+	d.stop()
+
+	activated := 0
+	for _, s := range production {
+		v := active(qs, s)
+		if v == "" {
+			continue
+		}
+		activated++
+		if v != "v1.0.0" || runningVersion(qs, s) != "v1.0.0" {
+			t.Errorf("%s: current %q, running %q: the activation under way did not finish", s, v, runningVersion(qs, s))
+		}
+		state, err := os.ReadFile(filepath.Join(qs, "state", "fleet", s, "srv", "hello", ".gitfleet", "state.json"))
+		if err != nil || strings.Contains(string(state), `"pending"`) || !strings.Contains(string(state), `"release": "v1.0.0-`) {
+			t.Errorf("%s: state.json does not record a finished activation: %s (%v)", s, state, err)
+		}
+	}
+	if activated != 1 {
+		t.Errorf("%d production servers were activated, want exactly the 1 under way at SIGTERM (parallelism 1)", activated)
+	}
+	if !strings.Contains(d.logs.String(), `"result":"stopped"`) {
+		t.Error("no rollout was reported as stopped")
+	}
+}
