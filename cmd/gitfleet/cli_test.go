@@ -87,8 +87,10 @@ func TestBadInput(t *testing.T) {
 		wants []string
 	}{
 		{
-			name:  "malformed YAML",
-			edit:  func(t *testing.T, d string) { write(t, filepath.Join(d, "releases/production.yaml"), "kind: Release\napp: [hello\n") },
+			name: "malformed YAML",
+			edit: func(t *testing.T, d string) {
+				write(t, filepath.Join(d, "releases/production.yaml"), "kind: Release\napp: [hello\n")
+			},
 			wants: []string{"releases/production.yaml:2: "},
 		},
 		{
