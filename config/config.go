@@ -129,13 +129,26 @@ func Parse(file string, data []byte) (*Config, error) {
 		errs = append(errs, &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{File: file, Msg: "empty configuration"}}
 		}
 		for _, p := range strictyaml.Problems(err) {
 			add(p.Line, "%s", p.Msg)
 		}
+		return nil, errs
+	}
+	// A second document would be ignored silently: refuse it.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != nil && !errors.Is(err, io.EOF) {
+		for _, p := range strictyaml.Problems(err) {
+			add(p.Line, "%s", p.Msg)
+		}
+	} else if err == nil && len(extra.Content) > 0 && extra.Content[0].Tag != "!!null" {
+		add(extra.Content[0].Line, "a second YAML document is not allowed: the configuration is one mapping")
+	}
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	c := &Config{File: file}

@@ -149,7 +149,9 @@ func (d *Dir) addWatches(w *fsnotify.Watcher, dir string) error {
 			return nil
 		}
 		for _, s := range skipDirs {
-			if e.Name() == s && p != dir {
+			// Only the source's root may have a skipped name; dir may be
+			// a .git that just appeared.
+			if e.Name() == s && p != d.Path {
 				return filepath.SkipDir
 			}
 		}
