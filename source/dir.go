@@ -31,7 +31,11 @@ func (d *Dir) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t, err := tree.ReadDir(d.Path, d.Limits, skipDirs...)
+	root, err := filepath.EvalSymlinks(d.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read directory source: %w", err)
+	}
+	t, err := tree.ReadDir(root, d.Limits, skipDirs...)
 	if err != nil {
 		return nil, fmt.Errorf("read directory source: %w", err)
 	}
@@ -50,7 +54,7 @@ func (d *Dir) Watch(ctx context.Context, rescan time.Duration, report func(Updat
 		return fmt.Errorf("watch %s: %w", d.Path, err)
 	}
 	defer w.Close()
-	if err := d.addWatches(w, d.Path); err != nil {
+	if err := d.addWatches(w, d.root()); err != nil {
 		report(Update{Err: err})
 	}
 
@@ -96,7 +100,7 @@ func (d *Dir) Watch(ctx context.Context, rescan time.Duration, report func(Updat
 			debounce.Reset(d.Debounce)
 		case <-tick.C:
 			// Watches may have been lost with a replaced directory.
-			if err := d.addWatches(w, d.Path); err != nil {
+			if err := d.addWatches(w, d.root()); err != nil {
 				d.log().Warn("watch directory source", "path", d.Path, "err", err)
 			}
 			if !read() {
@@ -138,6 +142,7 @@ func (d *Dir) handle(w *fsnotify.Watcher, ev fsnotify.Event) {
 
 // addWatches watches dir and every directory below it.
 func (d *Dir) addWatches(w *fsnotify.Watcher, dir string) error {
+	root := d.root()
 	return filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if p == dir {
@@ -151,7 +156,7 @@ func (d *Dir) addWatches(w *fsnotify.Watcher, dir string) error {
 		for _, s := range skipDirs {
 			// Only the source's root may have a skipped name; dir may be
 			// a .git that just appeared.
-			if e.Name() == s && p != d.Path {
+			if e.Name() == s && p != root {
 				return filepath.SkipDir
 			}
 		}
@@ -160,6 +165,15 @@ func (d *Dir) addWatches(w *fsnotify.Watcher, dir string) error {
 		}
 		return nil
 	})
+}
+
+// root is the source directory with symbolic links resolved, so that a
+// symlinked root is read and watched like a real one.
+func (d *Dir) root() string {
+	if r, err := filepath.EvalSymlinks(d.Path); err == nil {
+		return r
+	}
+	return d.Path
 }
 
 func (d *Dir) log() *slog.Logger {

@@ -623,3 +623,23 @@ func TestDirAddWatchesSkipsVersionControl(t *testing.T) {
 		t.Errorf("watched %v, want %v", got, want)
 	}
 }
+
+// TestDirSymlinkedRoot reads and watches a root that is a symbolic link to
+// the real directory, as deployments that switch a link often have.
+func TestDirSymlinkedRoot(t *testing.T) {
+	real := t.TempDir()
+	if err := os.WriteFile(filepath.Join(real, "env.yaml"), []byte("a: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "desired")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s, err := (&Dir{Path: link}).Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("Snapshot of a symlinked root: %v", err)
+	}
+	if e := s.Tree.Get("env.yaml"); e == nil || string(e.Data) != "a: 1\n" {
+		t.Fatalf("got entry %+v, want env.yaml with its content", e)
+	}
+}
