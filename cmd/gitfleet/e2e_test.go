@@ -26,6 +26,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
 // gitfleetBinary builds the real daemon once per test run.
 func gitfleetBinary(t *testing.T) string {
 	t.Helper()
