@@ -20,6 +20,9 @@ type Snapshot struct {
 	Tree   *tree.Tree
 	// Read is when the snapshot was taken.
 	Read time.Time
+	// Author and Message describe the commit, for Git sources.
+	Author  string
+	Message string
 }
 
 // Short is the revision shortened for display.

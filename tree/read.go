@@ -15,7 +15,8 @@ type Limits struct {
 	MaxBytes int64 // total file content; 0 means 1 GiB
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults fills in the default of every limit left at zero.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxFiles <= 0 {
 		l.MaxFiles = 200_000
 	}
@@ -32,7 +33,7 @@ var ErrLimit = errors.New("tree limit exceeded")
 // not followed. Directories named in skip (base names, such as ".git") are
 // left out. Device files, sockets and named pipes are refused.
 func ReadDir(root string, limits Limits, skip ...string) (*Tree, error) {
-	limits = limits.withDefaults()
+	limits = limits.WithDefaults()
 	skipSet := make(map[string]bool, len(skip))
 	for _, s := range skip {
 		skipSet[s] = true
