@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -186,8 +187,8 @@ func Parse(file string, data []byte) (*Config, error) {
 		if d.Debounce == 0 {
 			d.Debounce = DefaultDebounce
 		}
-		if d.Debounce < 0 || d.Debounce > time.Minute {
-			add(at("source.directory.debounce"), "source.directory.debounce %s out of range 0..1m", d.Debounce)
+		if d.Debounce < time.Millisecond || d.Debounce > time.Minute {
+			add(at("source.directory.debounce"), "source.directory.debounce %s out of range 1ms..1m", d.Debounce)
 		}
 		if d.MaxBytes < 0 {
 			add(at("source.directory.maxBytes"), "source.directory.maxBytes must not be negative")
@@ -245,6 +246,7 @@ func Parse(file string, data []byte) (*Config, error) {
 		add(at("observe.timeout"), "observe.timeout %s out of range 1s..10m", c.Observe.Timeout)
 	}
 	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
 	return c, nil

@@ -255,7 +255,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:     "debounce out of range",
 			data:     with("    path:", "    path: fleet\n    debounce: 2m"),
-			wantErrs: []string{file + ":4: source.directory.debounce 2m0s out of range 0..1m"},
+			wantErrs: []string{file + ":4: source.directory.debounce 2m0s out of range 1ms..1m"},
 		},
 		{
 			name:     "negative maxBytes",

@@ -228,7 +228,10 @@ func (c *Controller) execute(ctx, stop context.Context, ro *Rollout, d *Desired,
 	res := ro.Execute(ctx, stop, d, ch)
 	c.Metrics.RolloutDone(ch.Environment, ch.App, res.Outcome())
 	for _, s := range res.Servers {
-		if s.Step != "" {
+		if s.Staged {
+			c.Metrics.ServerStep(ch.Environment, ch.App, string(StepStage), true)
+		}
+		if s.Step != "" && !(s.Step == StepStage && s.Staged) {
 			c.Metrics.ServerStep(ch.Environment, ch.App, string(s.Step), s.Err == "")
 		}
 	}

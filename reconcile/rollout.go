@@ -27,6 +27,8 @@ type ServerResult struct {
 	// Step is the last step attempted; with Err, the one that failed.
 	Step Step   `json:"step,omitempty"`
 	Err  string `json:"error,omitempty"`
+	// Staged is true when this rollout staged the release on the server.
+	Staged bool `json:"staged,omitempty"`
 	// Done is true when the server is on the new release.
 	Done bool `json:"done"`
 }
@@ -116,6 +118,9 @@ func (ro *Rollout) live(ctx, stop context.Context, d *Desired, ch *Change, res *
 		defer mu.Unlock()
 		r := &res.Servers[i]
 		r.Step, r.Done = step, done
+		if step == StepStage && err == nil {
+			r.Staged = true
+		}
 		if err != nil {
 			r.Err = err.Error()
 		}

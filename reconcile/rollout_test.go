@@ -58,8 +58,8 @@ func TestLiveStagesEverywhereBeforeActivating(t *testing.T) {
 		t.Errorf("got outcome %s with %d failed, want success", res.Outcome(), res.Failed())
 	}
 	for _, s := range res.Servers {
-		if !s.Done || s.Step != StepActivate {
-			t.Errorf("%s: got done=%v step=%s, want done after activate", s.Server, s.Done, s.Step)
+		if !s.Done || s.Step != StepActivate || !s.Staged {
+			t.Errorf("%s: got done=%v step=%s staged=%v, want staged and done after activate", s.Server, s.Done, s.Step, s.Staged)
 		}
 	}
 }
