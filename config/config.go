@@ -22,7 +22,11 @@ import (
 
 // Config is gitfleet.yaml. Relative paths in it are relative to the file.
 type Config struct {
-	Source       Source       `yaml:"source"`
+	Source Source `yaml:"source"`
+	// Credentials for Git remotes, chosen by the longest matching URL
+	// prefix.
+	Credentials  []Credential `yaml:"credentials,omitempty"`
+	Webhooks     Webhooks     `yaml:"webhooks,omitempty"`
 	Transport    Transport    `yaml:"transport"`
 	Listen       string       `yaml:"listen,omitempty"`
 	StateDir     string       `yaml:"stateDir"`
@@ -40,6 +44,7 @@ type Duration = time.Duration
 // Source says where the desired state comes from. Exactly one kind is set.
 type Source struct {
 	Directory *DirectorySource `yaml:"directory,omitempty"`
+	Git       *GitSource       `yaml:"git,omitempty"`
 }
 
 // DirectorySource watches a directory of the local file system.
@@ -160,24 +165,16 @@ func Parse(file string, data []byte) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	at := func(field string) int { return lines[field] }
-	dir := filepath.Dir(file)
-	abs := func(p string) string {
-		if p == "" {
-			return p
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		if a, err := filepath.Abs(p); err == nil {
-			p = a
-		}
-		return p
-	}
+	ck := &checker{file: file, dir: filepath.Dir(file), lines: lines, errs: &errs}
+	at, add, abs := ck.at, ck.add, ck.abs
 
 	switch {
-	case c.Source.Directory == nil:
-		add(at("source"), "source: set directory")
+	case c.Source.Directory == nil && c.Source.Git == nil:
+		add(at("source"), "source: set directory or git")
+	case c.Source.Directory != nil && c.Source.Git != nil:
+		add(at("source"), "source: set directory or git, not both")
+	case c.Source.Git != nil:
+		c.Source.Git.check(ck)
 	default:
 		d := c.Source.Directory
 		if d.Path == "" {
@@ -194,6 +191,10 @@ func Parse(file string, data []byte) (*Config, error) {
 			add(at("source.directory.maxBytes"), "source.directory.maxBytes must not be negative")
 		}
 	}
+	for i := range c.Credentials {
+		c.Credentials[i].check(ck, i)
+	}
+	c.Webhooks.check(ck)
 
 	if c.Transport.Type == "" && c.Transport.Local != nil {
 		c.Transport.Type = "local"
@@ -250,4 +251,44 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// checker collects errors at the lines of the fields they concern.
+type checker struct {
+	file  string
+	dir   string
+	lines map[string]int
+	errs  *Errors
+}
+
+func (c *checker) at(field string) int {
+	for f := field; f != ""; {
+		if l, ok := c.lines[f]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(f, '.')
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	return 0
+}
+
+func (c *checker) add(line int, format string, args ...any) {
+	*c.errs = append(*c.errs, &Error{File: c.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// abs makes a path relative to the configuration file absolute.
+func (c *checker) abs(p string) string {
+	if p == "" {
+		return p
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(c.dir, p)
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		p = a
+	}
+	return p
 }

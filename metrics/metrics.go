@@ -27,8 +27,14 @@ type Metrics struct {
 	deployments        *prometheus.CounterVec
 	serverSteps        *prometheus.CounterVec
 	rolloutsInProgress prometheus.Gauge
+	fetchDuration      prometheus.Histogram
+	fetchErrors        *prometheus.CounterVec
+	sourceRevision     *prometheus.GaugeVec
+	forcePushes        prometheus.Counter
+	webhookRequests    *prometheus.CounterVec
 
 	mu       sync.Mutex
+	srcRev   [3]string              // labels of the source revision series
 	revision [2]string              // labels of the desired revision series
 	known    map[[2]string]struct{} // environment/app pairs with series
 }
@@ -93,6 +99,27 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "gitfleet_rollouts_in_progress",
 			Help: "Rollouts being carried out now.",
 		}),
+		fetchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gitfleet_source_fetch_duration_seconds",
+			Help:    "Duration of polls of the Git source: reference list, fetch when needed, verification and tree read.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60},
+		}),
+		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_source_fetch_errors_total",
+			Help: "Failed polls of the Git source, by reason (timeout, auth, not_found, network, verify, non_fast_forward, tree, other).",
+		}, []string{"reason"}),
+		sourceRevision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitfleet_source_revision_info",
+			Help: "The commit the Git source last resolved its reference to (value 1).",
+		}, []string{"source", "ref", "commit"}),
+		forcePushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitfleet_source_force_pushes_total",
+			Help: "Times the followed branch moved to a commit not descending from the last one (rewritten history).",
+		}),
+		webhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_webhook_requests_total",
+			Help: "Webhook requests by provider and result (triggered, ignored, unauthorized, too_large, bad_request, busy).",
+		}, []string{"provider", "result"}),
 		known: map[[2]string]struct{}{},
 	}
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -102,7 +129,8 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	info.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(info, m.desiredRevision, m.desiredValid, m.sourceErrors, m.sourceLastSuccess,
 		m.reconcileDuration, m.reconcileErrors, m.reconcileLast, m.servers, m.deployments,
-		m.serverSteps, m.rolloutsInProgress)
+		m.serverSteps, m.rolloutsInProgress, m.fetchDuration, m.fetchErrors, m.sourceRevision,
+		m.forcePushes, m.webhookRequests)
 	for _, r := range []string{ReasonRead, ReasonInvalid} {
 		m.sourceErrors.WithLabelValues(r)
 	}
@@ -189,4 +217,34 @@ func (m *Metrics) ServerStep(env, app, step string, ok bool) {
 		result = "failure"
 	}
 	m.serverSteps.WithLabelValues(env, app, step, result).Inc()
+}
+
+// FetchDone records a poll of the Git source; reason is "" on success.
+func (m *Metrics) FetchDone(d time.Duration, reason string) {
+	m.fetchDuration.Observe(d.Seconds())
+	if reason != "" {
+		m.fetchErrors.WithLabelValues(reason).Inc()
+	}
+}
+
+// ForcePush counts a rewritten history of the followed branch.
+func (m *Metrics) ForcePush() { m.forcePushes.Inc() }
+
+// SourceRevision records a successful poll: the commit the reference
+// resolves to. The source's last-success time moves with every poll, so an
+// alert can tell a stale source from an unchanged one.
+func (m *Metrics) SourceRevision(source, ref, commit string, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := [3]string{source, ref, commit}; m.srcRev != l {
+		m.sourceRevision.DeleteLabelValues(m.srcRev[0], m.srcRev[1], m.srcRev[2])
+		m.srcRev = l
+	}
+	m.sourceRevision.WithLabelValues(source, ref, commit).Set(1)
+	m.sourceLastSuccess.Set(float64(now.Unix()))
+}
+
+// WebhookRequest counts a webhook request by provider and result.
+func (m *Metrics) WebhookRequest(provider, result string) {
+	m.webhookRequests.WithLabelValues(provider, result).Inc()
 }

@@ -123,6 +123,11 @@ func exercise(m *Metrics, now time.Time) {
 	m.ServerStep("prod", "web", "stage", true)
 	m.ServerStep("prod", "web", "activate", false)
 	m.RolloutDone("prod", "web", "failure")
+	m.FetchDone(300*time.Millisecond, "")
+	m.FetchDone(time.Second, "timeout")
+	m.ForcePush()
+	m.SourceRevision("https://git.example.com/fleet.git", "main", "0123456789abcdef0123456789abcdef01234567", now)
+	m.WebhookRequest("github", "triggered")
 }
 
 var families = []string{
@@ -137,7 +142,12 @@ var families = []string{
 	"gitfleet_server_steps_total",
 	"gitfleet_servers",
 	"gitfleet_source_errors_total",
+	"gitfleet_source_fetch_duration_seconds",
+	"gitfleet_source_fetch_errors_total",
+	"gitfleet_source_force_pushes_total",
 	"gitfleet_source_last_success_timestamp_seconds",
+	"gitfleet_source_revision_info",
+	"gitfleet_webhook_requests_total",
 }
 
 func TestEveryFamilyIsExposedAndPassesPromlint(t *testing.T) {
@@ -479,5 +489,21 @@ func TestConcurrentUse(t *testing.T) {
 	wantValue(t, reg, "gitfleet_rollouts_in_progress", nil, 0)
 	if n := testutil.CollectAndCount(reg, "gitfleet_desired_revision_info"); n != 1 {
 		t.Errorf("%d gitfleet_desired_revision_info series after concurrent accepts, want 1", n)
+	}
+}
+
+func TestSourceRevisionKeepsOneSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, "test")
+	m.SourceRevision("https://h/f.git", "main", "aaaa", time.Unix(100, 0))
+	m.SourceRevision("https://h/f.git", "main", "bbbb", time.Unix(200, 0))
+	if n := testutil.CollectAndCount(m.sourceRevision); n != 1 {
+		t.Fatalf("got %d gitfleet_source_revision_info series, want 1", n)
+	}
+	if got := testutil.ToFloat64(m.sourceRevision.WithLabelValues("https://h/f.git", "main", "bbbb")); got != 1 {
+		t.Errorf("latest revision series = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.sourceLastSuccess); got != 200 {
+		t.Errorf("last success = %v, want 200 (moves with every successful poll)", got)
 	}
 }

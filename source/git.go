@@ -505,3 +505,6 @@ func (g *Git) log() *slog.Logger {
 	}
 	return g.Log
 }
+
+// Tracks reports whether a push to ref may move what the source follows.
+func (g *Git) Tracks(ref string) bool { return g.Ref.Tracks(ref) }

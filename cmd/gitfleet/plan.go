@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/gitfleet/gitfleet/config"
@@ -31,7 +32,18 @@ func newPlanCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{1, err}
 			}
-			snap, err := newDirSource(c).Snapshot(cmd.Context())
+			// A Git source is fetched into a temporary directory: plan
+			// changes nothing, the daemon's state included.
+			tmp, err := os.MkdirTemp("", "gitfleet-plan-")
+			if err != nil {
+				return &exitError{1, err}
+			}
+			defer os.RemoveAll(tmp)
+			src, _, err := newSource(c, tmp, nil, nil)
+			if err != nil {
+				return &exitError{1, err}
+			}
+			snap, err := src.Snapshot(cmd.Context())
 			if err != nil {
 				return &exitError{1, err}
 			}

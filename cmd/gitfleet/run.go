@@ -16,6 +16,7 @@ import (
 	"github.com/gitfleet/gitfleet/config"
 	"github.com/gitfleet/gitfleet/metrics"
 	"github.com/gitfleet/gitfleet/reconcile"
+	"github.com/gitfleet/gitfleet/source"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -92,7 +93,23 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return &exitError{1, fmt.Errorf("listen: %w", err)}
 	}
+	src, git, err := newSource(c, "", m, log)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	if git != nil {
+		git.Dir = gitCacheDir(c)
+	}
 	mux := http.NewServeMux()
+	if secrets, err := webhookSecrets(c); err != nil {
+		return &exitError{1, err}
+	} else if len(secrets) > 0 {
+		if git == nil {
+			return &exitError{1, fmt.Errorf("%s: webhooks need a git source", c.File)}
+		}
+		wh := &source.Webhooks{Secrets: secrets, Target: git, Log: log, Count: m.WebhookRequest}
+		mux.Handle("/webhooks/", wh.Handler())
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -114,10 +131,8 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		StageParallelism:   c.Distribution.Parallelism,
 		Now:                func() time.Time { return time.Now().UTC() },
 	}
-	src := newDirSource(c)
-	src.Log = log
 	watchDone := make(chan error, 1)
-	go func() { watchDone <- src.Watch(stop, c.Resync, ctl.Update) }()
+	go func() { watchDone <- src.Watch(stop, ctl.Update) }()
 
 	ctl.Run(ctx, stop)
 

@@ -1,7 +1,15 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/gitfleet/gitfleet/config"
 	"github.com/gitfleet/gitfleet/executor"
@@ -18,8 +26,163 @@ func newExecutor(c *config.Config) (*executor.Executor, error) {
 	return nil, fmt.Errorf("%s: unknown transport %q", c.File, c.Transport.Type)
 }
 
-// newDirSource builds the directory source of the configuration.
-func newDirSource(c *config.Config) *source.Dir {
-	d := c.Source.Directory
-	return &source.Dir{Path: d.Path, Debounce: d.Debounce, Limits: tree.Limits{MaxBytes: d.MaxBytes}}
+// desiredSource is a directory or Git source.
+type desiredSource interface {
+	Snapshot(ctx context.Context) (*source.Snapshot, error)
+	Watch(ctx context.Context, report func(source.Update)) error
+}
+
+// dirSource rescans the directory every resync interval.
+type dirSource struct {
+	*source.Dir
+	rescan time.Duration
+}
+
+func (d dirSource) Watch(ctx context.Context, report func(source.Update)) error {
+	return d.Dir.Watch(ctx, d.rescan, report)
+}
+
+// newSource builds the configured source. gitDir is where a Git source
+// keeps its repository.
+func newSource(c *config.Config, gitDir string, m source.Metrics, log *slog.Logger) (desiredSource, *source.Git, error) {
+	if d := c.Source.Directory; d != nil {
+		return dirSource{&source.Dir{Path: d.Path, Debounce: d.Debounce, Limits: tree.Limits{MaxBytes: d.MaxBytes}, Log: log}, c.Resync}, nil, nil
+	}
+	gc := c.Source.Git
+	auth, err := credentialsFor(c, gc.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := &source.Git{
+		URL:  gc.URL,
+		Ref:  source.GitRef{Branch: gc.Branch, Tag: gc.Tag, Semver: gc.Semver, Prereleases: gc.Prereleases, Commit: gc.Commit},
+		Path: gc.Path, Dir: gitDir, Auth: auth,
+		Interval: gc.Interval, Timeout: gc.Timeout,
+		RequireFastForward: gc.RequireFastForward,
+		Limits:             tree.Limits{MaxBytes: gc.MaxBytes},
+		Log:                log,
+		Metrics:            m,
+	}
+	if v := gc.Verify; v != nil {
+		if g.Verify, err = verifier(v); err != nil {
+			return nil, nil, fmt.Errorf("%s: source.git.verify: %w", c.File, err)
+		}
+	}
+	return g, g, nil
+}
+
+// gitCacheDir is the state directory's place for the repository of a Git
+// source: one per URL, reference and path.
+func gitCacheDir(c *config.Config) string {
+	gc := c.Source.Git
+	sum := sha256.Sum256([]byte(strings.Join([]string{gc.URL, gc.Branch, gc.Tag, gc.Semver, gc.Commit, gc.Path}, "\x00")))
+	return filepath.Join(c.StateDir, "sources", hex.EncodeToString(sum[:8]))
+}
+
+func verifier(v *config.GitVerify) (*source.Verifier, error) {
+	ver := &source.Verifier{Mode: source.VerifyMode(v.Mode)}
+	var rings []string
+	for _, f := range v.OpenPGPKeys {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		rings = append(rings, string(b))
+	}
+	ver.OpenPGPKeyRing = strings.Join(rings, "\n")
+	for _, f := range v.SSHAllowedSigners {
+		signers, err := source.ParseAllowedSigners(f)
+		if err != nil {
+			return nil, err
+		}
+		ver.SSHSigners = append(ver.SSHSigners, signers...)
+	}
+	return ver, nil
+}
+
+// credentialsFor picks the credential with the longest URL prefix matching
+// url and reads its secrets. No match means no credentials.
+func credentialsFor(c *config.Config, url string) (*source.GitAuth, error) {
+	var best *config.Credential
+	for i := range c.Credentials {
+		cr := &c.Credentials[i]
+		if strings.HasPrefix(url, cr.URL) && (best == nil || len(cr.URL) > len(best.URL)) {
+			best = cr
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	a := &source.GitAuth{}
+	where := fmt.Sprintf("%s: credentials for %s", c.File, best.URL)
+	if h := best.HTTPS; h != nil {
+		a.Username = h.Username
+		var err error
+		switch {
+		case h.PasswordFile != "" || h.PasswordEnv != "":
+			a.Password, err = secret(h.PasswordFile, h.PasswordEnv)
+		default:
+			a.BearerToken, err = secret(h.TokenFile, h.TokenEnv)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	if s := best.SSH; s != nil {
+		a.SSHUser, a.SSHAgent, a.KnownHosts, a.TrustOnFirstUse = s.User, s.Agent, s.KnownHosts, s.TrustOnFirstUse
+		if s.KeyFile != "" {
+			key, err := os.ReadFile(s.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			a.SSHKey = key
+		}
+		if s.PassphraseFile != "" {
+			p, err := secret(s.PassphraseFile, "")
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			a.SSHPassphrase = p
+		}
+	}
+	return a, nil
+}
+
+// secret reads a secret from a file or an environment variable, without
+// a trailing newline.
+func secret(file, env string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	v, ok := os.LookupEnv(env)
+	if !ok || v == "" {
+		return "", fmt.Errorf("environment variable %s is not set", env)
+	}
+	return v, nil
+}
+
+// webhookSecrets reads the secrets of the configured webhook receivers.
+func webhookSecrets(c *config.Config) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for name, w := range map[string]*config.WebhookSecret{
+		source.GitHub: c.Webhooks.GitHub, source.GitLab: c.Webhooks.GitLab,
+		source.Gitea: c.Webhooks.Gitea, source.Generic: c.Webhooks.Generic,
+	} {
+		if w == nil {
+			continue
+		}
+		s, err := secret(w.SecretFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("%s: webhooks.%s: %w", c.File, name, err)
+		}
+		if s == "" {
+			return nil, fmt.Errorf("%s: webhooks.%s: secret file %s is empty", c.File, name, w.SecretFile)
+		}
+		out[name] = []byte(s)
+	}
+	return out, nil
 }
