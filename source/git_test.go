@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 type recordingMetrics struct {
@@ -253,3 +254,5 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func plumbingHash(s string) plumbing.Hash { return plumbing.NewHash(s) }

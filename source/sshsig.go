@@ -54,7 +54,7 @@ func ParseAllowedSigners(file string) ([]AllowedSigner, error) {
 		rest := fields[1:]
 		// Options come before the key type when the second field is not one.
 		if !isKeyType(rest[0]) {
-			for _, opt := range strings.Split(rest[0], ",") {
+			for _, opt := range splitOptions(rest[0]) {
 				name, val, _ := strings.Cut(opt, "=")
 				val = strings.Trim(val, `"`)
 				switch strings.ToLower(name) {
@@ -87,6 +87,23 @@ func ParseAllowedSigners(file string) ([]AllowedSigner, error) {
 		out = append(out, s)
 	}
 	return out, sc.Err()
+}
+
+// splitOptions splits comma-separated options, keeping commas inside
+// double quotes (namespaces="git,file").
+func splitOptions(s string) []string {
+	var out []string
+	quoted, start := false, 0
+	for i, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case r == ',' && !quoted:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
 }
 
 func isKeyType(s string) bool {
