@@ -14,7 +14,10 @@ type Release struct {
 	ID      string // <version>-<digest>, the directory name under releases/
 	Version string
 	Digest  string // full hex sha256 of the tree
-	Tree    *tree.Tree
+	// Commit is the Git commit the version's tag pointed to when the
+	// release was cut from a Git artifact; "" for directory artifacts.
+	Commit string
+	Tree   *tree.Tree
 }
 
 // NewRelease names the tree's content as a release of version.

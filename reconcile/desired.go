@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/gitfleet/gitfleet/executor"
@@ -18,10 +19,20 @@ type Desired struct {
 	Releases map[spec.Key]executor.Release
 }
 
+// ArtifactFetcher gets the artifact of an App whose versions are tags of a
+// Git repository: the tree at the tag (its sub-directory sub, if set) and
+// the commit the tag points to. source.GitArtifacts is the real one.
+type ArtifactFetcher interface {
+	Artifact(ctx context.Context, url, tag, sub string) (*tree.Tree, string, error)
+}
+
 // Resolve loads the desired state of a snapshot and resolves every
-// Release's artifact. Problems are returned as spec.Errors, each at the
-// file:line that caused it.
-func Resolve(s *source.Snapshot) (*Desired, error) {
+// Release's artifact: directories of the snapshot, or Git tags through
+// fetch. Problems are returned as spec.Errors, each at the file:line that
+// caused it; a Release pinned to a tag that does not exist is one. With a
+// nil fetch, Git artifacts are left unresolved (validation without
+// network): their Releases are absent from Desired.Releases.
+func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*Desired, error) {
 	sd, lerr := spec.Load(spec.FilesOf(s.Tree))
 	if lerr != nil {
 		return nil, lerr
@@ -31,6 +42,25 @@ func Resolve(s *source.Snapshot) (*Desired, error) {
 	byDir := map[string]*tree.Tree{}
 	for _, r := range sd.Releases {
 		app := sd.App(r.App)
+		if app.Artifact.Git != "" {
+			if fetch == nil {
+				continue
+			}
+			t, commit, err := fetch.Artifact(ctx, app.Artifact.Git, r.Version, app.Artifact.Path)
+			if err == nil {
+				if problems := t.Check(); len(problems) > 0 {
+					err = problems[0]
+				}
+			}
+			if err != nil {
+				errs = append(errs, &spec.Error{Pos: r.PosOf("version"), Msg: fmt.Sprintf("%s %s: artifact %v", r.App, r.Version, err)})
+				continue
+			}
+			rel := executor.NewRelease(r.Version, t)
+			rel.Commit = commit
+			d.Releases[r.Key()] = rel
+			continue
+		}
 		dir := app.Artifact.Dir(r.Version)
 		t, ok := byDir[dir]
 		if !ok {

@@ -27,7 +27,9 @@ type Controller struct {
 	ObserveParallelism int
 	ObserveTimeout     time.Duration
 	StageParallelism   int
-	Now                func() time.Time
+	// Artifacts fetches Git artifacts; nil leaves them unresolved.
+	Artifacts ArtifactFetcher
+	Now       func() time.Time
 
 	mu      sync.Mutex
 	desired *Desired
@@ -58,7 +60,7 @@ func (c *Controller) Update(u source.Update) {
 		c.Metrics.SourceFailed(metrics.ReasonRead)
 		return
 	}
-	d, err := Resolve(u.Snapshot)
+	d, err := Resolve(context.Background(), u.Snapshot, c.Artifacts)
 	if err != nil {
 		c.rejected(u.Snapshot, err)
 		return

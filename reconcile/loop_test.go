@@ -167,11 +167,11 @@ func TestResolveRejectsUnsafeArtifact(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "artifacts/web/v1/passwd")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Resolve(snapshot(t, dir).Snapshot)
+	_, err := Resolve(context.Background(), snapshot(t, dir).Snapshot, nil)
 	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v1: artifact artifacts/web/v1/passwd: symlink to absolute path /etc/passwd") {
 		t.Fatalf("got %v, want an error at release.yaml:4 naming the symlink", err)
 	}
-	_, err = Resolve(mustTree(t, dir, "release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v9\n"))
+	_, err = Resolve(context.Background(), mustTree(t, dir, "release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v9\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v9: artifact artifacts/web/v9: no such directory") {
 		t.Fatalf("got %v, want a missing-artifact error at release.yaml:4", err)
 	}

@@ -109,7 +109,10 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 	p := &Plan{Revision: d.Revision, Origin: d.Origin, Time: now}
 	for _, r := range d.Spec.Releases {
 		env, app := d.Spec.Environment(r.Environment), d.Spec.App(r.App)
-		rel := d.Releases[r.Key()]
+		rel, ok := d.Releases[r.Key()]
+		if !ok {
+			continue // artifact not resolved: nothing to compare with
+		}
 		targets := spec.Targets(env, app)
 		st := &AppStatus{
 			Environment: env.Name, App: app.Name, Version: rel.Version, Release: rel.ID,

@@ -54,7 +54,7 @@ func Load(files []File) (*Desired, error) {
 		if d.kind != KindApp {
 			continue
 		}
-		if a := strictyaml.MapValue(d.node, "artifact"); a != nil && a.Kind == yaml.MappingNode {
+		if a := strictyaml.MapValue(d.node, "artifact"); a != nil && a.Kind == yaml.MappingNode && strictyaml.MapValue(a, "git") == nil {
 			if p := strictyaml.MapValue(a, "path"); p != nil && p.Value != "" {
 				artifactDirs[path.Clean(p.Value)] = true
 			}

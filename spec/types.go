@@ -72,13 +72,17 @@ type App struct {
 	src source
 }
 
-// Artifact says where an App's releases come from. For now: a directory of
-// the desired-state repository holding one sub-directory per version.
+// Artifact says where an App's releases come from: either a directory of
+// the desired-state repository holding one sub-directory per version
+// (Path), or a Git repository whose tags are the versions (Git, with Path
+// the sub-directory of the tagged tree to deploy, if not all of it).
 type Artifact struct {
-	Path string `yaml:"path"`
+	Path string `yaml:"path,omitempty"`
+	Git  string `yaml:"git,omitempty"`
 }
 
-// Dir is the repository directory holding the given version.
+// Dir is the repository directory holding the given version of a
+// directory artifact.
 func (a Artifact) Dir(version string) string { return a.Path + "/" + version }
 
 // Health is the check that decides whether an activated release is good.

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"net/url"
 	"path"
 	"regexp"
 	"strconv"
@@ -91,7 +92,14 @@ func validateApp(a *App, deployTos map[string]*App, errs *errorList) {
 	for j, g := range a.Groups {
 		checkName(a.PosOf("groups."+strconv.Itoa(j)), "group name", g, errs)
 	}
-	checkRepoPath(a.PosOf("artifact.path"), "artifact.path", a.Artifact.Path, errs)
+	if g := a.Artifact.Git; g != "" {
+		checkGitURL(a.PosOf("artifact.git"), g, errs)
+		if a.Artifact.Path != "" {
+			checkRepoPath(a.PosOf("artifact.path"), "artifact.path", a.Artifact.Path, errs)
+		}
+	} else {
+		checkRepoPath(a.PosOf("artifact.path"), "artifact.path", a.Artifact.Path, errs)
+	}
 
 	switch dt := a.DeployTo; {
 	case dt == "":
@@ -196,6 +204,31 @@ func checkRepoPath(p Pos, field, v string, errs *errorList) {
 		errs.add(p, "%s %q escapes the repository", field, v)
 	case path.Clean(v) != v || v == ".":
 		errs.add(p, "%s %q must be a clean path below the repository root (try %q)", field, v, path.Clean(v))
+	}
+}
+
+// checkGitURL accepts https, ssh (URL or scp-like) and file URLs without
+// credentials: those belong in the daemon's configuration.
+func checkGitURL(p Pos, v string, errs *errorList) {
+	if !strings.Contains(v, "://") {
+		if strings.Contains(v, "@") && strings.Contains(v, ":") {
+			return // scp-like git@host:path
+		}
+		errs.add(p, "artifact.git %q: want an https, ssh or file URL", v)
+		return
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		errs.add(p, "artifact.git: %v", err)
+	case u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "ssh" && u.Scheme != "file":
+		errs.add(p, "artifact.git %q: unsupported scheme %q (want https, ssh or file)", v, u.Scheme)
+	case u.User != nil && (u.Scheme == "https" || u.Scheme == "http"):
+		errs.add(p, "artifact.git must not hold credentials: configure them in gitfleet.yaml (credentials)")
+	case u.User != nil:
+		if _, has := u.User.Password(); has {
+			errs.add(p, "artifact.git must not hold a password: configure credentials in gitfleet.yaml")
+		}
 	}
 }
 

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// maxLinkHops bounds symlink resolution, as the kernel does (ELOOP).
+// maxLinkHops bounds how many symlinks one resolution follows in all, as the
+// kernel does (ELOOP).
 const maxLinkHops = 40
 
 // Check verifies that the tree is safe to place on a server as a release: no
@@ -34,7 +35,8 @@ func (t *Tree) checkLink(e *Entry) error {
 	if path.IsAbs(e.Target) {
 		return fmt.Errorf("%s: symlink to absolute path %s is not allowed", e.Path, e.Target)
 	}
-	if _, err := t.resolve(path.Dir(e.Path), e.Target, 0); err != nil {
+	hops := 1 // the link itself, as the kernel counts
+	if _, err := t.resolve(path.Dir(e.Path), e.Target, &hops); err != nil {
 		return fmt.Errorf("%s: symlink to %s: %w", e.Path, e.Target, err)
 	}
 	return nil
@@ -45,18 +47,18 @@ var errEscapes = fmt.Errorf("points outside the artifact")
 
 // resolve walks target component by component from dir, replacing every
 // symlink met inside the tree by its own target. It fails as soon as the walk
-// goes above the root. Components that do not exist end the walk: a dangling
-// link inside the tree is harmless.
-func (t *Tree) resolve(dir, target string, hops int) (string, error) {
-	if hops > maxLinkHops {
-		return "", fmt.Errorf("too many levels of symbolic links")
-	}
+// goes above the root. A component that does not exist is taken for a
+// directory (the app may create it in its release later) and the walk goes
+// on, so links met after it are still followed; a dangling link inside the
+// tree is harmless. hops counts the links followed in the whole resolution,
+// not its depth, so links that each double the work of the one before cannot
+// make it take exponential time.
+func (t *Tree) resolve(dir, target string, hops *int) (string, error) {
 	cur := dir
 	if cur == "." {
 		cur = ""
 	}
-	parts := strings.Split(target, "/")
-	for i, part := range parts {
+	for _, part := range strings.Split(target, "/") {
 		switch part {
 		case "", ".":
 			continue
@@ -72,29 +74,25 @@ func (t *Tree) resolve(dir, target string, hops int) (string, error) {
 			next = cur + "/" + part
 		}
 		e := t.Get(next)
-		if e == nil {
-			// Does not exist: the rest is resolved lexically.
-			rest := path.Join(append([]string{next}, parts[i+1:]...)...)
-			if rest == ".." || strings.HasPrefix(rest, "../") {
-				return "", errEscapes
-			}
-			return rest, nil
-		}
-		if e.Kind == Symlink {
-			if path.IsAbs(e.Target) {
-				return "", fmt.Errorf("goes through %s, a symlink to an absolute path", e.Path)
-			}
-			resolved, err := t.resolve(cur, e.Target, hops+1)
-			if err != nil {
-				return "", err
-			}
-			cur = resolved
-			if cur == "." {
-				cur = ""
-			}
+		if e == nil || e.Kind != Symlink {
+			cur = next
 			continue
 		}
-		cur = next
+		*hops++
+		if *hops > maxLinkHops {
+			return "", fmt.Errorf("too many levels of symbolic links")
+		}
+		if path.IsAbs(e.Target) {
+			return "", fmt.Errorf("goes through %s, a symlink to an absolute path", e.Path)
+		}
+		resolved, err := t.resolve(cur, e.Target, hops)
+		if err != nil {
+			return "", err
+		}
+		cur = resolved
+		if cur == "." {
+			cur = ""
+		}
 	}
 	if cur == "" {
 		return ".", nil

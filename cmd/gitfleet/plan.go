@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gitfleet/gitfleet/config"
@@ -47,7 +48,7 @@ func newPlanCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{1, err}
 			}
-			d, err := reconcile.Resolve(snap)
+			d, err := reconcile.Resolve(cmd.Context(), snap, gitArtifacts(c, filepath.Join(tmp, "artifacts")))
 			if err != nil {
 				return &exitError{1, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)}
 			}

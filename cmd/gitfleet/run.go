@@ -129,6 +129,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		ObserveParallelism: c.Observe.Parallelism,
 		ObserveTimeout:     c.Observe.Timeout,
 		StageParallelism:   c.Distribution.Parallelism,
+		Artifacts:          gitArtifacts(c, filepath.Join(c.StateDir, "artifacts")),
 		Now:                func() time.Time { return time.Now().UTC() },
 	}
 	watchDone := make(chan error, 1)

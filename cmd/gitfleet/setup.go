@@ -186,3 +186,17 @@ func webhookSecrets(c *config.Config) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// gitArtifacts fetches Git artifacts into dir with the configured
+// credentials.
+func gitArtifacts(c *config.Config, dir string) *source.GitArtifacts {
+	timeout := config.DefaultGitTimeout
+	if c.Source.Git != nil {
+		timeout = c.Source.Git.Timeout
+	}
+	return &source.GitArtifacts{
+		Dir:     dir,
+		Auth:    func(url string) (*source.GitAuth, error) { return credentialsFor(c, url) },
+		Timeout: timeout,
+	}
+}

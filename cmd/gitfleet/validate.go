@@ -22,7 +22,9 @@ func newValidateCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{1, err}
 			}
-			d, err := reconcile.Resolve(snap)
+			// No configuration, no credentials: Git artifacts are not
+			// fetched here; plan and the daemon check them.
+			d, err := reconcile.Resolve(cmd.Context(), snap, nil)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: 1}
@@ -33,6 +35,9 @@ func newValidateCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d environments (%d servers), %d apps, %d releases at revision %s\n",
 				len(d.Spec.Environments), servers, len(d.Spec.Apps), len(d.Spec.Releases), snap.Short())
+			if n := len(d.Spec.Releases) - len(d.Releases); n > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "note: the Git artifacts of %d releases were not fetched; gitfleet plan checks their tags\n", n)
+			}
 			return nil
 		},
 	}

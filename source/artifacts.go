@@ -1,0 +1,116 @@
+package source
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gitfleet/gitfleet/tree"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// GitArtifacts fetches app releases from Git tags: the artifact of version
+// v is the tree of tag v (or a sub-directory of it). One bare repository per
+// URL is kept in Dir and fetched into, tag by tag, shallow.
+type GitArtifacts struct {
+	Dir     string
+	Auth    func(url string) (*GitAuth, error)
+	Timeout time.Duration
+	Limits  tree.Limits
+
+	mu    sync.Mutex
+	repos map[string]*gitRepo
+	trees map[string]*tree.Tree // by commit and sub-directory
+}
+
+// maxCachedTrees bounds the trees kept between resolutions.
+const maxCachedTrees = 64
+
+// Artifact returns the tree of tag in the repository at url (its
+// sub-directory sub when not empty) and the commit the tag points to.
+func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tree.Tree, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, err := a.repo(url)
+	if err != nil {
+		return nil, "", err
+	}
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	refs, err := r.list(ctx)
+	if err != nil {
+		return nil, "", redactErr(fmt.Errorf("list tags of %s: %w", url, err), url)
+	}
+	name := plumbing.NewTagReferenceName(tag)
+	var hash plumbing.Hash
+	for _, ref := range refs {
+		if ref.Name() == name && ref.Type() == plumbing.HashReference {
+			hash = ref.Hash()
+		}
+	}
+	if hash.IsZero() {
+		return nil, "", fmt.Errorf("tag %s not found in %s", tag, RedactURL(url))
+	}
+	if !r.hasObject(hash) {
+		spec := gitconfig.RefSpec("+" + name.String() + ":" + name.String())
+		if err := r.fetch(ctx, []gitconfig.RefSpec{spec}, 1); err != nil {
+			return nil, "", redactErr(fmt.Errorf("fetch tag %s of %s: %w", tag, url, err), url)
+		}
+	}
+	commit := hash
+	if t, err := r.r.TagObject(hash); err == nil {
+		commit = t.Target
+	}
+	key := commit.String() + "\x00" + sub
+	if t, ok := a.trees[key]; ok {
+		return t, commit.String(), nil
+	}
+	t, err := r.readTree(commit, sub, a.Limits)
+	if err != nil {
+		return nil, "", fmt.Errorf("tag %s of %s: %w", tag, RedactURL(url), err)
+	}
+	if len(a.trees) >= maxCachedTrees {
+		a.trees = nil
+	}
+	if a.trees == nil {
+		a.trees = map[string]*tree.Tree{}
+	}
+	a.trees[key] = t
+	return t, commit.String(), nil
+}
+
+func (a *GitArtifacts) repo(url string) (*gitRepo, error) {
+	if r, ok := a.repos[url]; ok {
+		return r, nil
+	}
+	var auth *GitAuth
+	if a.Auth != nil {
+		var err error
+		if auth, err = a.Auth(url); err != nil {
+			return nil, err
+		}
+	}
+	m, err := auth.method(url)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(url))
+	r, err := openGitRepo(filepath.Join(a.Dir, hex.EncodeToString(sum[:8])), url, m)
+	if err != nil {
+		return nil, err
+	}
+	if a.repos == nil {
+		a.repos = map[string]*gitRepo{}
+	}
+	a.repos[url] = r
+	return r, nil
+}
