@@ -155,7 +155,7 @@ func (x *Executor) Activate(ctx context.Context, r Request) error {
 	if prev != "" && prev != r.Release.ID {
 		m.Previous = prev
 	}
-	m.Release, m.Revision, m.ActivatedAt = r.Release.ID, r.Revision, x.now()
+	m.Release, m.Commit, m.Revision, m.ActivatedAt = r.Release.ID, r.Release.Commit, r.Revision, x.now()
 	if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
 		return fail("write state", err)
 	}

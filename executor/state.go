@@ -10,9 +10,12 @@ import (
 // is noticed and the activation run again) and a failed one (so it is not
 // retried in a loop at the same revision).
 type Marker struct {
-	App         string    `json:"app"`
-	Environment string    `json:"environment"`
-	Release     string    `json:"release,omitempty"` // last confirmed active release
+	App         string `json:"app"`
+	Environment string `json:"environment"`
+	Release     string `json:"release,omitempty"` // last confirmed active release
+	// Commit is the Git commit the release's tag pointed to (Git
+	// artifacts only): a tag moved later is told by it.
+	Commit      string    `json:"commit,omitempty"`
 	Revision    string    `json:"revision,omitempty"`
 	ActivatedAt time.Time `json:"activatedAt,omitzero"`
 	Previous    string    `json:"previous,omitempty"`

@@ -177,6 +177,14 @@ func planServer(d *Desired, o *Observed, app *spec.App, rel executor.Release, sr
 		ss.Reason = "activation failed at this revision, not retried until the revision changes: " + m.Failed.Error
 		return ss, nil
 	}
+	if m != nil && m.Release == as.Current && m.Commit != "" && rel.Commit != "" && m.Commit != rel.Commit &&
+		executor.VersionOf(as.Current) == rel.Version {
+		// Same tag, other commit: the tag was moved after deployment.
+		ss.Held = true
+		ss.Reason = fmt.Sprintf("tag %s moved after deployment (deployed from commit %.12s, now at %.12s): not redeployed; release it under a new tag",
+			rel.Version, m.Commit, rel.Commit)
+		return ss, nil
+	}
 	from := as.Current
 	switch {
 	case as.Current == "" && as.CurrentTarget != "":

@@ -49,7 +49,7 @@ version: v2
 	}
 	return &Desired{
 		Revision: rev, Origin: "test", Spec: sd,
-		Releases: map[spec.Key]executor.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2"}},
+		Releases: map[spec.Key]executor.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2", Commit: "2222222222222222222222222222222222222222"}},
 	}
 }
 
@@ -125,6 +125,20 @@ func TestMakePlan(t *testing.T) {
 			s1: app(&executor.AppState{Current: oldID, Staged: []string{oldID, newID},
 				Marker: &executor.Marker{Failed: &executor.Attempt{Release: newID, Revision: "rev1", Error: "boom"}}}),
 			wantChange: &ServerChange{Server: "s1", From: oldID, Activate: true, Reason: "version v1 → v2"},
+			wantState:  OutOfSync,
+		},
+		{
+			name: "tag moved after deployment: held, not redeployed",
+			s1: app(&executor.AppState{Current: sameVersionID, Staged: []string{sameVersionID},
+				Marker: &executor.Marker{Release: sameVersionID, Commit: "1111111111111111111111111111111111111111"}}),
+			wantState: OutOfSync,
+			wantHeld:  true,
+		},
+		{
+			name: "same version, other content, from a directory artifact: redeployed",
+			s1: app(&executor.AppState{Current: sameVersionID, Staged: []string{sameVersionID},
+				Marker: &executor.Marker{Release: sameVersionID}}),
+			wantChange: &ServerChange{Server: "s1", From: sameVersionID, Stage: true, Activate: true, Reason: "content of v2 changed"},
 			wantState:  OutOfSync,
 		},
 		{
