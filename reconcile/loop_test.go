@@ -66,8 +66,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func running(t *testing.T, fleet, server string) string {
-	t.Helper()
+func running(t testing.TB, fleet, server string) string {
 	b, err := os.ReadFile(filepath.Join(fleet, server, "srv", "web", "running"))
 	if err != nil {
 		return ""

@@ -86,6 +86,7 @@ type Git struct {
 
 	mu   sync.Mutex // one poll at a time
 	repo *gitRepo
+	last *Snapshot // the last snapshot handed out
 	wake chan struct{}
 	once sync.Once
 }
@@ -184,6 +185,11 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 	if err := g.checkFastForward(commit); err != nil {
 		return nil, err
 	}
+	if last := g.last; last != nil && last.Revision == commit.Hash.String() {
+		// Unchanged: the tree read last time is still the tree.
+		g.noteRevision(want, commit)
+		return last, nil
+	}
 	t, err := g.repo.readTree(commit.Hash, g.Path, g.Limits)
 	if err != nil {
 		return nil, &PollError{Reason: ReasonTree, Err: fmt.Errorf("read %s at %s: %w", g.Ref, commit.Hash.String()[:12], err)}
@@ -191,17 +197,22 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 	if err := g.repo.setRef(refLast, commit.Hash); err != nil {
 		return nil, err
 	}
-	if g.Metrics != nil {
-		g.Metrics.SourceRevision(RedactURL(g.URL), want.label, commit.Hash.String(), time.Now())
-	}
-	return &Snapshot{
+	g.noteRevision(want, commit)
+	g.last = &Snapshot{
 		Revision: commit.Hash.String(),
 		Origin:   g.Origin(),
 		Tree:     t,
 		Read:     time.Now(),
 		Author:   commit.Author.Name + " <" + commit.Author.Email + ">",
 		Message:  firstLine(commit.Message),
-	}, nil
+	}
+	return g.last, nil
+}
+
+func (g *Git) noteRevision(w wanted, c *object.Commit) {
+	if g.Metrics != nil {
+		g.Metrics.SourceRevision(RedactURL(g.URL), w.label, c.Hash.String(), time.Now())
+	}
 }
 
 func (g *Git) timeout() time.Duration {

@@ -29,6 +29,9 @@ type gitRepo struct {
 	url  string
 	auth transport.AuthMethod
 	r    *git.Repository
+	// blobs holds the content of the last tree read, by blob hash, so that
+	// the next read decodes only the blobs that changed.
+	blobs map[plumbing.Hash][]byte
 }
 
 const remoteName = "origin"
@@ -185,6 +188,7 @@ func (g *gitRepo) readTree(commit plumbing.Hash, sub string, limits tree.Limits)
 	}
 	var entries []*tree.Entry
 	var total int64
+	blobs := make(map[plumbing.Hash][]byte, len(g.blobs))
 	w := object.NewTreeWalker(root, true, nil)
 	defer w.Close()
 	for {
@@ -207,16 +211,24 @@ func (g *gitRepo) readTree(commit plumbing.Hash, sub string, limits tree.Limits)
 			if e.Mode == filemode.Executable {
 				te.Perm = 0o755
 			}
-			blob, err := g.r.BlobObject(e.Hash)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+			data, ok := g.blobs[e.Hash]
+			if !ok {
+				blob, err := g.r.BlobObject(e.Hash)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				if total+blob.Size > limits.MaxBytes {
+					return nil, fmt.Errorf("more than %d bytes: %w", limits.MaxBytes, tree.ErrLimit)
+				}
+				if data, err = readBlob(blob); err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
 			}
-			if total += blob.Size; total > limits.MaxBytes {
+			if total += int64(len(data)); total > limits.MaxBytes {
 				return nil, fmt.Errorf("more than %d bytes: %w", limits.MaxBytes, tree.ErrLimit)
 			}
-			if te.Data, err = readBlob(blob); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
+			te.Data = data
+			blobs[e.Hash] = data
 		case filemode.Symlink:
 			blob, err := g.r.BlobObject(e.Hash)
 			if err != nil {
@@ -234,7 +246,11 @@ func (g *gitRepo) readTree(commit plumbing.Hash, sub string, limits tree.Limits)
 		}
 		entries = append(entries, te)
 	}
-	return tree.New(entries)
+	t, err := tree.New(entries)
+	if err == nil {
+		g.blobs = blobs
+	}
+	return t, err
 }
 
 func readBlob(b *object.Blob) ([]byte, error) {
