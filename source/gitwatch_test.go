@@ -78,8 +78,8 @@ func TestGitWatchCoalescesTriggers(t *testing.T) {
 // from 2s with ±20% jitter, capped at the poll interval.
 func TestGitWatchBacksOff(t *testing.T) {
 	for failures, want := range map[int][2]time.Duration{
-		1: {1600 * time.Millisecond, 2400 * time.Millisecond},
-		3: {6400 * time.Millisecond, 9600 * time.Millisecond},
+		1:  {1600 * time.Millisecond, 2400 * time.Millisecond},
+		3:  {6400 * time.Millisecond, 9600 * time.Millisecond},
 		10: {48 * time.Second, 72 * time.Second}, // capped at the interval
 	} {
 		for i := 0; i < 20; i++ {
