@@ -19,6 +19,11 @@ import (
 // branch main with a GitHub webhook. Polling is hourly: only the webhook can
 // make the daemon notice a push quickly.
 func gitQuickstart(t *testing.T) (qs string, remote *gittest.Remote, url, secret string) {
+	qs, remote, srv, secret := gitQuickstartServer(t, "1h")
+	return qs, remote, srv.URL + "/fleet.git", secret
+}
+
+func gitQuickstartServer(t *testing.T, interval string) (qs string, remote *gittest.Remote, srv *gittest.Server, secret string) {
 	t.Helper()
 	qs = quickstart(t)
 	root := t.TempDir()
@@ -47,7 +52,7 @@ func gitQuickstart(t *testing.T) (qs string, remote *gittest.Remote, url, secret
 	}
 	remote.Commit("quickstart")
 	remote.Push()
-	srv := gittest.Serve(t, root, "", "")
+	srv = gittest.Serve(t, root, "", "")
 	secret = "webhook-secret"
 	write(t, filepath.Join(qs, "github.secret"), secret+"\n")
 	write(t, filepath.Join(qs, "gitfleet.yaml"), `source:
@@ -55,7 +60,7 @@ func gitQuickstart(t *testing.T) (qs string, remote *gittest.Remote, url, secret
     url: `+srv.URL+`/fleet.git
     branch: main
     path: fleet
-    interval: 1h
+    interval: `+interval+`
 webhooks:
   github: {secretFile: github.secret}
 transport:
@@ -63,7 +68,7 @@ transport:
   local: {root: state/fleet}
 stateDir: state
 `)
-	return qs, remote, srv.URL + "/fleet.git", secret
+	return qs, remote, srv, secret
 }
 
 func TestGitSourceWithWebhookEndToEnd(t *testing.T) {
@@ -136,4 +141,33 @@ func TestPlanWithGitSource(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(qs, "state")); err == nil {
 		t.Error("plan wrote to the state directory")
 	}
+}
+
+// TestGitRemoteUnreachable takes the remote away from a running daemon: the
+// last good state stays in force, failures are counted by reason, and the
+// source's last-success time stops moving so that an alert can fire.
+func TestGitRemoteUnreachable(t *testing.T) {
+	qs, _, srv, _ := gitQuickstartServer(t, "1s")
+	d := startDaemon(t, filepath.Join(qs, "gitfleet.yaml"))
+	d.waitFor("production on v1.0.0", func() bool {
+		return d.metric("gitfleet_servers", `environment="production"`, `state="in_sync"`) == 3
+	})
+	srv.Close()
+	d.waitFor("a failed poll counted as a network error", func() bool {
+		return d.metric("gitfleet_source_fetch_errors_total", `reason="network"`) >= 1
+	})
+	last := d.metric("gitfleet_source_last_success_timestamp_seconds")
+	d.waitFor("a second failed poll", func() bool {
+		return d.metric("gitfleet_source_fetch_errors_total", `reason="network"`) >= 2
+	})
+	if got := d.metric("gitfleet_source_last_success_timestamp_seconds"); got != last || last <= 0 {
+		t.Errorf("last success moved from %v to %v while the remote was down", last, got)
+	}
+	if d.metric("gitfleet_servers", `environment="production"`, `state="in_sync"`) != 3 || active(qs, "prod-1") != "v1.0.0" {
+		t.Error("the fleet changed while the remote was down")
+	}
+	if !strings.Contains(d.logs.String(), "source read failed; keeping the last good desired state") {
+		t.Error("no log line says the last good state is kept")
+	}
+	d.stop()
 }
