@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
-	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -64,6 +63,21 @@ func BenchmarkGitPoll(b *testing.B) {
 			}
 		}
 	})
+	b.Run("first-clone", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			g := &Git{URL: url, Ref: GitRef{Branch: "main"}, Dir: filepath.Join(b.TempDir(), "src"), Timeout: time.Minute}
+			if _, err := g.Snapshot(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("first-clone-git-cli", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			dir := filepath.Join(b.TempDir(), "clone")
+			gittest.Git(b, filepath.Dir(dir), "clone", "-q", "--bare", "--depth", "1", "--single-branch", "--branch", "main", url, dir)
+		}
+	})
 	b.Run("one-new-commit-fetch-only", func(b *testing.B) {
 		g := &Git{URL: url, Ref: GitRef{Branch: "main"}, Dir: b.TempDir(), Timeout: time.Minute}
 		if _, err := g.Snapshot(context.Background()); err != nil {
@@ -106,5 +120,4 @@ func BenchmarkGitPoll(b *testing.B) {
 			b.StartTimer()
 		}
 	})
-	_ = gitconfig.RefSpec("")
 }
