@@ -241,7 +241,10 @@ func (x *Executor) revert(ctx context.Context, r Request, prev string) {
 		return
 	}
 	dir := path.Join(r.App.DeployTo, "releases", prev)
-	out, err := x.T.Run(ctx, r.Server, dir, x.commandEnv(r, back, r.Release.ID), r.App.Activate)
+	// The activate command is bounded as it is on the way forward.
+	cctx, ccancel := context.WithTimeout(ctx, r.App.ActivateTimeout)
+	out, err := x.T.Run(cctx, r.Server, dir, x.commandEnv(r, back, r.Release.ID), r.App.Activate)
+	ccancel()
 	logOutput(r.Log, "activate command for previous release", out, err)
 }
 
