@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
@@ -248,11 +249,18 @@ func (x *Executor) revert(ctx context.Context, r Request, prev string) {
 	logOutput(r.Log, "activate command for previous release", out, err)
 }
 
+// recordFailure writes the failed attempt to the marker, so that it is not
+// retried at the same revision. An activation cut short by cancellation
+// (the daemon told to stop at once) is no verdict on the release: only the
+// pending attempt is cleared, and the next pass tries again.
 func (x *Executor) recordFailure(ctx context.Context, r Request, m *Marker, err error) {
+	cancelled := ctx.Err() != nil
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	m.Pending = nil
-	m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: err.Error()}
+	if !cancelled {
+		m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: err.Error()}
+	}
 	if werr := x.T.WriteMarker(ctx, r.Server, r.App.DeployTo, m); werr != nil {
 		r.Log.Error("record failed activation", "err", werr)
 	}
@@ -298,7 +306,7 @@ func withOutput(err error, out []byte) error {
 		return err
 	}
 	const short = 512
-	s := tail(out)
+	s := strings.TrimSpace(tail(out))
 	if len(s) > short {
 		s = "…" + s[len(s)-short:]
 	}

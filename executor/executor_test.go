@@ -724,3 +724,57 @@ func TestReleaseID(t *testing.T) {
 		t.Errorf("got release %+v, want it named after the tree's digest", rel)
 	}
 }
+
+// TestActivateCancelledMidwayIsNotAFailure cancels the context while the
+// activate command runs (a second signal to the daemon): the server goes
+// back to the previous release, and the attempt is not recorded as failed,
+// so the next pass tries again instead of holding the release.
+func TestActivateCancelledMidwayIsNotAFailure(t *testing.T) {
+	h := newHarness(t)
+	h.traceActivate(`if [ "$GITFLEET_VERSION" = v2 ]; then touch ` + h.path("started") + `; sleep 30; fi`)
+	v1, v2 := h.stage("v1"), h.stage("v2")
+	if err := h.activate(v1); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for h.lines("started") == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	err := h.x.Activate(ctx, h.request(v2))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want an error wrapping context.Canceled", err)
+	}
+	h.wantCurrent(v1)
+	m := h.marker()
+	if m.Failed != nil || m.Pending != nil {
+		t.Errorf("marker failed=%+v pending=%+v, want neither after a cancellation", m.Failed, m.Pending)
+	}
+	if m.Release != v1.ID {
+		t.Errorf("marker release %s, want %s", m.Release, v1.ID)
+	}
+}
+
+func TestPruneRemovesSwitchAndStateLeftovers(t *testing.T) {
+	h := newHarness(t)
+	v1 := h.stage("v1")
+	if err := h.activate(v1); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{".tmp-current-abc", ".gitfleet/.tmp-state.json-def"} {
+		if err := os.WriteFile(filepath.Join(h.deployDir(), p), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.local.Prune(context.Background(), h.srv, h.app.DeployTo, []string{v1.ID}, 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{".tmp-current-abc", ".gitfleet/.tmp-state.json-def"} {
+		if _, err := os.Lstat(filepath.Join(h.deployDir(), p)); err == nil {
+			t.Errorf("%s was not removed", p)
+		}
+	}
+	h.wantCurrent(v1)
+}

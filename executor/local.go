@@ -279,6 +279,14 @@ func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, ke
 		}
 		candidates = append(candidates, rel{name, fi.ModTime()})
 	}
+	// Leftovers of an interrupted switch or state write.
+	for _, dir := range []string{l.Path(srv, deployTo), filepath.Join(l.Path(srv, deployTo), ".gitfleet")} {
+		if leftovers, err := filepath.Glob(filepath.Join(dir, tmpPrefix+"*")); err == nil {
+			for _, p := range leftovers {
+				errs = append(errs, os.Remove(p))
+			}
+		}
+	}
 	room := max - len(keep)
 	if room < 0 {
 		room = 0
