@@ -1,0 +1,252 @@
+// Package sshtest runs a fleet of real OpenSSH servers for tests: each sshd
+// listens on its own loopback address (127.0.0.11, 127.0.0.12, ...) with its
+// own host key, and runs in a mount namespace of its own where a directory
+// of the test is bind-mounted on /srv, so that the same absolute deployTo
+// (/srv/web) is a different directory on every server. It needs root,
+// unshare and sshd; without them tests skip, unless CI=true.
+package sshtest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Fleet is N running sshd servers sharing one client key.
+type Fleet struct {
+	t       testing.TB
+	Dir     string
+	Servers []*Server
+	// Key is the client's private key file; it is authorized everywhere.
+	Key string
+	// KnownHosts lists every server's host key.
+	KnownHosts string
+	Port       int
+}
+
+// Server is one sshd.
+type Server struct {
+	Name    string
+	Host    string // 127.0.0.1x
+	Port    int
+	Root    string // what the server sees as /srv
+	HostKey string // private host key file
+	config  string
+	fleet   *Fleet
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan struct{}
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// Skip skips (or, with CI=true, fails) a test that cannot run here.
+func Skip(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+// Available says why a fleet cannot run here, or "".
+func Available() string {
+	if os.Geteuid() != 0 {
+		return "an sshd fleet needs root (mount namespaces, /srv)"
+	}
+	for _, tool := range []string{"/usr/sbin/sshd", "unshare", "ssh-keygen", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return tool + " is needed for the sshd fleet (Debian: openssh-server, util-linux)"
+		}
+	}
+	return ""
+}
+
+// Start runs n servers named prefix-1..prefix-n and stops them when the
+// test ends.
+func Start(t testing.TB, n int, prefix string) *Fleet {
+	t.Helper()
+	if why := Available(); why != "" {
+		Skip(t, why)
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("/srv", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &Fleet{t: t, Dir: dir, Key: filepath.Join(dir, "client_key"), KnownHosts: filepath.Join(dir, "known_hosts"), Port: freePort(t)}
+	keygen(t, f.Key)
+	pub, err := os.ReadFile(f.Key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorized := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(authorized, pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var known strings.Builder
+	for i := 1; i <= n; i++ {
+		s := &Server{
+			Name:  fmt.Sprintf("%s-%d", prefix, i),
+			Host:  fmt.Sprintf("127.0.0.%d", 10+i),
+			Port:  f.Port,
+			fleet: f,
+		}
+		sdir := filepath.Join(dir, s.Name)
+		s.Root = filepath.Join(sdir, "srv")
+		s.HostKey = filepath.Join(sdir, "host_key")
+		s.config = filepath.Join(sdir, "sshd_config")
+		if err := os.MkdirAll(s.Root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		keygen(t, s.HostKey)
+		hostPub, err := os.ReadFile(s.HostKey + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := strings.Fields(string(hostPub))
+		fmt.Fprintf(&known, "[%s]:%d %s %s\n", s.Host, s.Port, fields[0], fields[1])
+		cfg := fmt.Sprintf(`Port %d
+ListenAddress %s
+HostKey %s
+PidFile %s
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AuthorizedKeysFile %s
+Subsystem sftp internal-sftp
+MaxStartups 200
+MaxSessions 200
+LogLevel ERROR
+`, s.Port, s.Host, s.HostKey, filepath.Join(sdir, "sshd.pid"), authorized)
+		if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.Servers = append(f.Servers, s)
+	}
+	if err := os.WriteFile(f.KnownHosts, []byte(known.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.Servers {
+		s.Start()
+	}
+	t.Cleanup(func() {
+		for _, s := range f.Servers {
+			s.Stop()
+		}
+	})
+	return f
+}
+
+// Start runs the server's sshd (again) and waits until it accepts
+// connections.
+func (s *Server) Start() {
+	t := s.fleet.t
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	s.logs = &bytes.Buffer{}
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$0" /srv && exec /usr/sbin/sshd -D -e -f "$1"`, s.Root, s.config)
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start sshd %s: %v", s.Name, err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func(done chan struct{}) { cmd.Wait(); close(done) }(s.done)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("sshd %s exited: %s", s.Name, s.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd %s does not accept connections: %v\n%s", s.Name, err, s.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server's sshd and every session it runs.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	// sshd's sessions are its children in the same namespace: killing the
+	// listener alone would leave them, so kill the whole group of
+	// processes that share its mount namespace.
+	if pid := s.cmd.Process.Pid; pid > 0 {
+		killNamespace(pid)
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// killNamespace kills every process in the mount namespace of pid.
+func killNamespace(pid int) {
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+	if err != nil {
+		return
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || p == pid {
+			continue
+		}
+		if other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", p)); err == nil && other == ns {
+			if proc, err := os.FindProcess(p); err == nil {
+				proc.Kill()
+			}
+		}
+	}
+}
+
+func keygen(t testing.TB, file string) {
+	t.Helper()
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gitfleet-test", "-f", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
