@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path"
 	"strings"
 	"time"
@@ -210,7 +213,7 @@ func (x *Executor) health(ctx context.Context, r Request, dir string, env []stri
 			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, h.Timeout)
-		out, err := x.T.Run(cctx, r.Server, dir, env, h.Command)
+		out, err := x.probe(cctx, r, dir, env, h)
 		cancel()
 		if err == nil {
 			r.Log.Info("health check passed", "attempt", attempt)
@@ -220,6 +223,42 @@ func (x *Executor) health(ctx context.Context, r Request, dir string, env []stri
 		r.Log.Warn("health check failed", "attempt", attempt, "of", h.Attempts, "err", last)
 	}
 	return fmt.Errorf("unhealthy after %d attempts: %w", h.Attempts, last)
+}
+
+// probe runs one health check: the command on the server, or an HTTP GET
+// or TCP connection from the daemon.
+func (x *Executor) probe(ctx context.Context, r Request, dir string, env []string, h *spec.Health) ([]byte, error) {
+	host := r.Server.Host
+	if host == "" {
+		host = r.Server.Name
+	}
+	switch {
+	case h.HTTP != "":
+		u := strings.ReplaceAll(h.HTTP, spec.HostPlaceholder, host)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxOutput))
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return body, fmt.Errorf("GET %s: %s", u, resp.Status)
+		}
+		return nil, nil
+	case h.TCP != "":
+		addr := strings.ReplaceAll(h.TCP, spec.HostPlaceholder, host)
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.Close()
+	}
+	return x.T.Run(ctx, r.Server, dir, env, h.Command)
 }
 
 // revert puts the server back on the release it had, or on none.

@@ -17,8 +17,17 @@ type Environment struct {
 	Name        string   `yaml:"name"`
 	Description string   `yaml:"description,omitempty"`
 	Servers     []Server `yaml:"servers"`
+	// SSH holds defaults for the servers of the environment.
+	SSH SSHDefaults `yaml:"ssh,omitempty"`
 
 	src source
+}
+
+// SSHDefaults are the SSH user and port of an environment's servers, where
+// a server does not say otherwise.
+type SSHDefaults struct {
+	User string `yaml:"user,omitempty"`
+	Port int    `yaml:"port,omitempty"`
 }
 
 // Server is one machine of an Environment.
@@ -26,11 +35,19 @@ type Server struct {
 	// Name identifies the server everywhere: plans, logs, metrics. It is
 	// unique across the whole desired state.
 	Name string `yaml:"name"`
-	// Address is how the transport reaches it (host or host:port for SSH);
-	// the local transport ignores it.
+	// Address is how the transport reaches it (host or host:port for SSH;
+	// the name when empty); the local transport ignores it.
 	Address string `yaml:"address,omitempty"`
+	// User is the SSH user (default: the environment's, then the
+	// transport's).
+	User string `yaml:"user,omitempty"`
 	// Groups select which apps run on the server (see App.Groups).
 	Groups []string `yaml:"groups,omitempty"`
+
+	// Host and Port are Address resolved by Load: Port is 0 when neither
+	// the address nor the environment names one.
+	Host string `yaml:"-"`
+	Port int    `yaml:"-"`
 }
 
 // InGroups reports whether the server belongs to any of groups; an empty
@@ -87,8 +104,16 @@ func (a Artifact) Dir(version string) string { return a.Path + "/" + version }
 
 // Health is the check that decides whether an activated release is good.
 type Health struct {
-	// Command runs on the server in the release directory; exit 0 is healthy.
-	Command string `yaml:"command"`
+	// Exactly one of Command, HTTP and TCP is set. In HTTP and TCP,
+	// {host} stands for the server's host.
+	//
+	// Command runs on the server in the release directory; exit 0 is
+	// healthy.
+	Command string `yaml:"command,omitempty"`
+	// HTTP is a URL the daemon gets; a 2xx answer is healthy.
+	HTTP string `yaml:"http,omitempty"`
+	// TCP is a host:port the daemon connects to; a connection is healthy.
+	TCP string `yaml:"tcp,omitempty"`
 	// Attempts before the release is declared unhealthy (default 3).
 	Attempts int `yaml:"attempts,omitempty"`
 	// Interval between attempts (default 2s).
@@ -96,6 +121,9 @@ type Health struct {
 	// Timeout of one attempt (default 10s).
 	Timeout time.Duration `yaml:"timeout,omitempty"`
 }
+
+// HostPlaceholder stands for the server's host in Health.HTTP and TCP.
+const HostPlaceholder = "{host}"
 
 // Strategy is how a release is rolled out.
 type Strategy string

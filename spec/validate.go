@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"net"
 	"net/url"
 	"path"
 	"regexp"
@@ -61,6 +62,9 @@ func validate(d *Desired, errs *errorList) {
 
 func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList) {
 	checkName(e.PosOf("name"), "environment name", e.Name, errs)
+	if e.SSH.Port < 0 || e.SSH.Port > 65535 {
+		errs.add(e.PosOf("ssh.port"), "ssh.port %d out of range 1..65535", e.SSH.Port)
+	}
 	if len(e.Servers) == 0 {
 		errs.add(e.PosOf("servers"), "environment %q has no servers", e.Name)
 	}
@@ -78,8 +82,20 @@ func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList
 				servers[s.Name] = e.PosOf(field + ".name")
 			}
 		}
-		if strings.ContainsAny(s.Address, " \t\n/") {
+		if host, port, ok := splitAddress(s.Address); !ok {
 			errs.add(e.PosOf(field+".address"), "invalid address %q for server %q: want host or host:port", s.Address, s.Name)
+		} else {
+			srv := &e.Servers[i]
+			srv.Host, srv.Port = host, port
+			if srv.Host == "" {
+				srv.Host = s.Name
+			}
+			if srv.Port == 0 {
+				srv.Port = e.SSH.Port
+			}
+			if srv.User == "" {
+				srv.User = e.SSH.User
+			}
 		}
 		for j, g := range s.Groups {
 			checkName(e.PosOf(field+".groups."+strconv.Itoa(j)), "group name", g, errs)
@@ -127,8 +143,25 @@ func validateApp(a *App, deployTos map[string]*App, errs *errorList) {
 	checkDuration(a.PosOf("activateTimeout"), "activateTimeout", a.ActivateTimeout, time.Second, time.Hour, errs)
 
 	if h := a.Health; h != nil {
-		if strings.TrimSpace(h.Command) == "" {
-			errs.add(a.PosOf("health"), "health needs a command")
+		n := 0
+		for _, v := range []string{h.Command, h.HTTP, h.TCP} {
+			if strings.TrimSpace(v) != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			errs.add(a.PosOf("health"), "health needs exactly one of command, http and tcp")
+		}
+		if h.HTTP != "" {
+			u, err := url.Parse(strings.ReplaceAll(h.HTTP, HostPlaceholder, "host"))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs.add(a.PosOf("health.http"), "health.http %q: want an http or https URL, {host} for the server's host", h.HTTP)
+			}
+		}
+		if h.TCP != "" {
+			if _, _, err := net.SplitHostPort(strings.ReplaceAll(h.TCP, HostPlaceholder, "host")); err != nil {
+				errs.add(a.PosOf("health.tcp"), "health.tcp %q: want host:port, {host} for the server's host", h.TCP)
+			}
 		}
 		if h.Attempts == 0 {
 			h.Attempts = DefaultHealthAttempts
@@ -184,6 +217,29 @@ func validateRelease(d *Desired, r *Release, errs *errorList) {
 	if env != nil && app != nil && len(Targets(env, app)) == 0 {
 		errs.add(r.Pos(), "no server of environment %q is in the groups %v of app %q", env.Name, app.Groups, app.Name)
 	}
+}
+
+// splitAddress splits host[:port] (an IPv6 host in brackets when it has a
+// port).
+func splitAddress(a string) (host string, port int, ok bool) {
+	if a == "" {
+		return "", 0, true
+	}
+	if strings.ContainsAny(a, " \t\n/@") {
+		return "", 0, false
+	}
+	h, p, err := net.SplitHostPort(a)
+	if err != nil {
+		if strings.Count(a, ":") == 1 {
+			return "", 0, false // host: with a bad port
+		}
+		return strings.Trim(a, "[]"), 0, true
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 || h == "" {
+		return "", 0, false
+	}
+	return h, n, true
 }
 
 func checkName(p Pos, what, name string, errs *errorList) {
