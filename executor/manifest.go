@@ -1,0 +1,130 @@
+package executor
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/gitfleet/gitfleet/tree"
+)
+
+// Manifest lists what a release holds, path by path. It is kept on the
+// server beside the release (.gitfleet/manifests/<id>.json) so that the
+// next release can be built from it: files with the same content and mode
+// are hard-linked instead of sent.
+type Manifest struct {
+	Entries []ManifestEntry `json:"entries"`
+}
+
+// ManifestEntry is one path of a release.
+type ManifestEntry struct {
+	Path   string      `json:"p"`
+	Kind   tree.Kind   `json:"k"`
+	Perm   fs.FileMode `json:"m"`
+	Sum    string      `json:"s,omitempty"` // hex sha256 of a file
+	Target string      `json:"t,omitempty"` // of a symlink
+}
+
+// ManifestOf describes a tree.
+func ManifestOf(t *tree.Tree) *Manifest {
+	m := &Manifest{Entries: make([]ManifestEntry, 0, t.Len())}
+	for _, e := range t.Entries() {
+		me := ManifestEntry{Path: e.Path, Kind: e.Kind, Perm: e.Perm}
+		switch e.Kind {
+		case tree.File:
+			me.Sum = hex.EncodeToString(e.Sum[:])
+		case tree.Symlink:
+			me.Target = e.Target
+		}
+		m.Entries = append(m.Entries, me)
+	}
+	return m
+}
+
+func (m *Manifest) marshal() []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func parseManifest(b []byte) (*Manifest, error) {
+	m := &Manifest{}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// delta is what turns a hard-linked copy of a base release into the new
+// tree: the top-most base paths to remove (gone, or of another kind or
+// mode), and the entries to send (every directory, for its mode; files and
+// links that are new or differ).
+type delta struct {
+	remove []string
+	send   []*tree.Entry
+	linked int   // files kept from the base
+	bytes  int64 // file content sent
+}
+
+func computeDelta(base *Manifest, t *tree.Tree) delta {
+	var d delta
+	old := make(map[string]ManifestEntry, len(base.Entries))
+	for _, e := range base.Entries {
+		old[e.Path] = e
+	}
+	// Base paths that must not survive the copy.
+	var gone []string
+	for _, b := range base.Entries {
+		n := t.Get(b.Path)
+		switch {
+		case n == nil, n.Kind != b.Kind:
+			gone = append(gone, b.Path)
+		case n.Kind == tree.File && (n.Perm != b.Perm || hex.EncodeToString(n.Sum[:]) != b.Sum):
+			gone = append(gone, b.Path) // replaced below; never written through a link
+		case n.Kind == tree.Symlink && n.Target != b.Target:
+			gone = append(gone, b.Path)
+		}
+	}
+	sort.Strings(gone)
+	for _, p := range gone {
+		if len(d.remove) > 0 {
+			last := d.remove[len(d.remove)-1]
+			if strings.HasPrefix(p, last+"/") {
+				continue // inside a directory already removed
+			}
+		}
+		d.remove = append(d.remove, p)
+	}
+	removed := func(p string) bool {
+		i := sort.SearchStrings(d.remove, p)
+		if i < len(d.remove) && d.remove[i] == p {
+			return true
+		}
+		for dir := p; ; {
+			j := strings.LastIndexByte(dir, '/')
+			if j < 0 {
+				return false
+			}
+			dir = dir[:j]
+			if k := sort.SearchStrings(d.remove, dir); k < len(d.remove) && d.remove[k] == dir {
+				return true
+			}
+		}
+	}
+	for _, e := range t.Entries() {
+		b, inBase := old[e.Path]
+		switch {
+		case e.Kind == tree.Dir:
+			d.send = append(d.send, e)
+		case inBase && !removed(e.Path) && b.Kind == e.Kind:
+			if e.Kind == tree.File {
+				d.linked++
+			}
+		default:
+			d.send = append(d.send, e)
+			d.bytes += int64(len(e.Data))
+		}
+	}
+	return d
+}

@@ -1,0 +1,328 @@
+package executor
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/tree"
+)
+
+// The server side of the SSH transport is POSIX sh with GNU coreutils and
+// GNU tar: every operation is one command, most of them one round trip.
+
+// Path is the server's own path: commands run there.
+func (s *SSH) Path(_ *spec.Server, p string) string { return p }
+
+const inspectScript = `for d in "$@"; do
+  printf '@dir %s\n' "$d"
+  if [ -L "$d/current" ]; then printf '@current %s\n' "$(readlink "$d/current")"
+  elif [ -e "$d/current" ]; then echo '@current-notlink'; fi
+  if [ -d "$d/releases" ]; then
+    for r in "$d"/releases/*/; do [ -d "$r" ] || continue; r=${r%/}; printf '@staged %s\n' "${r##*/}"; done
+  fi
+  if [ -f "$d/.gitfleet/state.json" ]; then echo '@state'; cat "$d/.gitfleet/state.json"; echo; echo '@end'; fi
+done`
+
+// Inspect reads every deployTo in one round trip.
+func (s *SSH) Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*AppState, error) {
+	out, err := s.script(ctx, srv, inspectScript, nil, deployTos...)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", srv.Name, err)
+	}
+	return parseInspect(out, deployTos)
+}
+
+func parseInspect(out []byte, deployTos []string) (map[string]*AppState, error) {
+	res := make(map[string]*AppState, len(deployTos))
+	for _, d := range deployTos {
+		res[d] = &AppState{}
+	}
+	var st *AppState
+	var state *bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if state != nil {
+			if line == "@end" {
+				m := &Marker{}
+				if err := json.Unmarshal(state.Bytes(), m); err != nil {
+					st.MarkerErr = "state.json: " + err.Error()
+				} else {
+					st.Marker = m
+				}
+				state = nil
+				continue
+			}
+			state.WriteString(line + "\n")
+			continue
+		}
+		key, val, _ := strings.Cut(line, " ")
+		switch key {
+		case "@dir":
+			st = res[val]
+			if st == nil {
+				return nil, fmt.Errorf("inspect: unexpected directory %q", val)
+			}
+		case "@current":
+			st.Current, st.CurrentTarget = parseCurrent(val)
+		case "@current-notlink":
+			st.CurrentTarget = "(not a symlink)"
+		case "@staged":
+			if !strings.HasPrefix(val, ".") {
+				st.Staged = append(st.Staged, val)
+			}
+		case "@state":
+			state = &bytes.Buffer{}
+		}
+	}
+	return res, sc.Err()
+}
+
+const baseScript = `cd "$1" 2>/dev/null || exit 0
+if [ -L current ]; then t=$(readlink current); r=${t#releases/}
+  if [ -d "releases/$r" ] && [ -f ".gitfleet/manifests/$r.json" ]; then echo "$r"; cat ".gitfleet/manifests/$r.json"; fi
+fi`
+
+// base finds the release a new one is built from: the current one, when
+// it is staged and described by a manifest.
+func (s *SSH) base(ctx context.Context, srv *spec.Server, deployTo string) (string, *Manifest, error) {
+	out, err := s.script(ctx, srv, baseScript, nil, deployTo)
+	if err != nil {
+		return "", nil, err
+	}
+	id, rest, ok := bytes.Cut(out, []byte("\n"))
+	if !ok || len(id) == 0 {
+		return "", nil, nil
+	}
+	if m, ok := s.manifests.Load(string(id)); ok {
+		return string(id), m.(*Manifest), nil
+	}
+	m, err := parseManifest(rest)
+	if err != nil {
+		return "", nil, nil // an unreadable manifest: send everything
+	}
+	s.manifests.Store(string(id), m)
+	return string(id), m, nil
+}
+
+// stageScript builds releases/<id> under a temporary name: a hard-linked
+// copy of the base release (if any) from which every path that is gone or
+// changed is removed, so that no write can go through a link into the base;
+// then the tar stream of stdin (new and changed entries) extracted over it;
+// then renamed.
+const stageScript = `set -e
+d=$1 id=$2 base=$3 rnd=$4; shift 4
+mkdir -p "$d"
+cd "$d"
+mkdir -p releases .gitfleet/manifests
+if [ -d "releases/$id" ]; then cat >/dev/null; exit 0; fi
+tmp="releases/.tmp-$id-$rnd"
+trap 'if [ -e "$tmp" ]; then find "$tmp" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$tmp"; fi' EXIT
+mkdir "$tmp"
+if [ -n "$base" ] && [ -d "releases/$base" ]; then
+  cp -al "releases/$base" "$tmp/release"
+  find "$tmp/release" -type d ! -perm -u+w -exec chmod u+w {} +
+  if [ $# -gt 0 ]; then (cd "$tmp/release" && rm -rf -- "$@"); fi
+fi
+tar -x -p --no-same-owner -C "$tmp" -f -
+mv -f "$tmp/manifest.json" ".gitfleet/manifests/$id.json"
+mv -T "$tmp/release" "releases/$id"
+rmdir "$tmp"`
+
+// maxRemoveArgs bounds the paths removed by argument; a longer list sends
+// the release whole instead.
+const maxRemoveArgs = 64 << 10
+
+// Stage sends the release as a tar stream over one exec channel. Files
+// that the current release on the server already has (same content and
+// mode) are hard-linked from it instead of sent.
+func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, t *tree.Tree) error {
+	baseID, baseManifest, err := s.base(ctx, srv, deployTo)
+	if err != nil {
+		return err
+	}
+	if baseID == id {
+		return nil // already there and current
+	}
+	var d delta
+	if baseManifest != nil {
+		d = computeDelta(baseManifest, t)
+		size := 0
+		for _, p := range d.remove {
+			size += len(p) + 3
+		}
+		if size > maxRemoveArgs {
+			baseID, baseManifest = "", nil
+		}
+	}
+	if baseManifest == nil {
+		d = delta{send: t.Entries()}
+	}
+	manifest := ManifestOf(t)
+	s.manifests.Store(id, manifest)
+
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(writeTar(pw, d.send, manifest.marshal()))
+	}()
+	counted := &countingReader{r: pr}
+	args := append([]string{deployTo, id, baseID, randomSuffix()}, d.remove...)
+	_, err = s.script(ctx, srv, stageScript, counted, args...)
+	pr.CloseWithError(io.ErrClosedPipe)
+	s.sent.Add(counted.n)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Sent is how many bytes of release content (the tar streams) Stage has
+// sent so far.
+func (s *SSH) Sent() int64 { return s.sent.Load() }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeTar writes the entries under release/ and the manifest beside it.
+func writeTar(w io.Writer, entries []*tree.Entry, manifest []byte) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	tw := tar.NewWriter(bw)
+	mod := time.Now().Truncate(time.Second)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "release/", Mode: 0o755, ModTime: mod}); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		h := &tar.Header{Name: "release/" + e.Path, Mode: int64(e.Perm), ModTime: mod}
+		switch e.Kind {
+		case tree.Dir:
+			h.Typeflag, h.Name = tar.TypeDir, h.Name+"/"
+		case tree.Symlink:
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.Target
+		default:
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.Data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if e.Kind == tree.File {
+			if _, err := tw.Write(e.Data); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "manifest.json", Mode: 0o644, Size: int64(len(manifest)), ModTime: mod}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(manifest); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+const switchScript = `set -e
+cd "$1"
+if [ -z "$2" ]; then rm -f current; exit 0; fi
+if [ ! -d "releases/$2" ]; then echo "release $2 is not staged" >&2; exit 1; fi
+touch -c "releases/$2"
+ln -sfn "releases/$2" ".tmp-current-$3"
+mv -Tf ".tmp-current-$3" current`
+
+// Switch replaces current with a new link by rename, or removes it.
+func (s *SSH) Switch(ctx context.Context, srv *spec.Server, deployTo, id string) error {
+	_, err := s.script(ctx, srv, switchScript, nil, deployTo, id, randomSuffix())
+	return err
+}
+
+const markerScript = `set -e
+mkdir -p "$1/.gitfleet"
+cat > "$1/.gitfleet/.tmp-state.json-$2"
+mv -f "$1/.gitfleet/.tmp-state.json-$2" "$1/.gitfleet/state.json"`
+
+// WriteMarker writes state.json through a temporary file and rename.
+func (s *SSH) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *Marker) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = s.script(ctx, srv, markerScript, bytes.NewReader(append(data, '\n')), deployTo, randomSuffix())
+	return err
+}
+
+// Run runs command with sh in dir on the server, its environment
+// exported first; it returns the combined output (the last 64 KiB).
+func (s *SSH) Run(ctx context.Context, srv *spec.Server, dir string, env []string, command string) ([]byte, error) {
+	var b strings.Builder
+	b.WriteString("cd " + shellQuote(dir) + " && ")
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		b.WriteString("export " + k + "=" + shellQuote(v) + " && ")
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		// The server ends the command itself once the deadline is past,
+		// with its whole process group, even if the connection is gone.
+		secs := int(time.Until(dl).Seconds()) + 2
+		b.WriteString("exec timeout -s KILL " + strconv.Itoa(secs) + " ")
+	} else {
+		b.WriteString("exec ")
+	}
+	b.WriteString("sh -c " + shellQuote(command))
+	var out tailBuffer
+	err := s.exec(ctx, srv, b.String(), nil, &out, &out)
+	return out.Bytes(), err
+}
+
+const pruneScript = `d=$1 room=$2; shift 2
+cd "$d" 2>/dev/null || exit 0
+rm -f .tmp-current-* .gitfleet/.tmp-* 2>/dev/null
+cd releases 2>/dev/null || exit 0
+for t in .tmp-*; do
+  [ -e "$t" ] || continue
+  find "$t" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$t"
+done
+n=0
+for r in $(ls -1t); do
+  keep=no
+  for k in "$@"; do [ "$r" = "$k" ] && keep=yes; done
+  [ $keep = yes ] && continue
+  n=$((n+1))
+  if [ $n -gt "$room" ]; then
+    find "$r" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$r" "../.gitfleet/manifests/$r.json"
+  fi
+done
+for m in ../.gitfleet/manifests/*.json; do
+  [ -e "$m" ] || continue
+  r=${m##*/}; r=${r%.json}
+  [ -d "$r" ] || rm -f "$m"
+done`
+
+// Prune removes releases beyond max, least recently used first, never one
+// in keep, with their manifests and leftovers of interrupted steps.
+func (s *SSH) Prune(ctx context.Context, srv *spec.Server, deployTo string, keep []string, max int) error {
+	room := max - len(keep)
+	if room < 0 {
+		room = 0
+	}
+	_, err := s.script(ctx, srv, pruneScript, nil, append([]string{deployTo, strconv.Itoa(room)}, keep...)...)
+	return err
+}

@@ -1,0 +1,360 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/skeema/knownhosts"
+	"golang.org/x/crypto/ssh"
+	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
+)
+
+// SSH is the transport that reaches servers over SSH. One connection per
+// server is kept and reused across reconciles while it is healthy
+// (keepalives tell); connection attempts are bounded, so that a large
+// fleet does not see resets from a burst of handshakes.
+type SSH struct {
+	User string // default user (default root)
+	Port int    // default port (default 22)
+	// Auth are the client's methods: a key, the ssh-agent.
+	Auth []ssh.AuthMethod
+	// KnownHosts is the known_hosts file host keys are checked against.
+	KnownHosts     string
+	ConnectTimeout time.Duration // default 10s
+	Keepalive      time.Duration // default 15s; a connection that misses two is dropped
+	MaxConnects    int           // connection attempts at once (default 30)
+
+	once      sync.Once
+	initErr   error
+	hosts     *knownhosts.HostKeyDB
+	sem       chan struct{}
+	mu        sync.Mutex
+	conns     map[string]*sshConn
+	sent      atomic.Int64 // bytes of release content streamed by Stage
+	manifests sync.Map     // release ID → *Manifest: content-addressed, so never stale
+}
+
+type sshConn struct {
+	client *ssh.Client
+	done   chan struct{} // closed when the connection is gone
+}
+
+func (s *SSH) init() error {
+	s.once.Do(func() {
+		if s.KnownHosts == "" {
+			s.initErr = errors.New("ssh transport: knownHosts is required")
+			return
+		}
+		s.hosts, s.initErr = knownhosts.NewDB(s.KnownHosts)
+		if s.initErr != nil {
+			s.initErr = fmt.Errorf("known_hosts %s: %w", s.KnownHosts, s.initErr)
+		}
+		n := s.MaxConnects
+		if n <= 0 {
+			n = 30
+		}
+		s.sem = make(chan struct{}, n)
+		s.conns = map[string]*sshConn{}
+	})
+	return s.initErr
+}
+
+// target is where and as whom a server is reached.
+func (s *SSH) target(srv *spec.Server) (addr, user string) {
+	host := srv.Host
+	if host == "" {
+		host = srv.Name
+	}
+	port := srv.Port
+	if port == 0 {
+		port = s.Port
+	}
+	if port == 0 {
+		port = 22
+	}
+	user = srv.User
+	if user == "" {
+		user = s.User
+	}
+	if user == "" {
+		user = "root"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), user
+}
+
+// client returns a healthy connection to the server, dialling when needed.
+func (s *SSH) client(ctx context.Context, srv *spec.Server) (*ssh.Client, error) {
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	c := s.conns[srv.Name]
+	s.mu.Unlock()
+	if c != nil {
+		select {
+		case <-c.done:
+		default:
+			return c.client, nil
+		}
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	// Another caller may have connected while this one waited.
+	s.mu.Lock()
+	if c := s.conns[srv.Name]; c != nil {
+		select {
+		case <-c.done:
+		default:
+			s.mu.Unlock()
+			return c.client, nil
+		}
+	}
+	s.mu.Unlock()
+	c, err := s.dial(ctx, srv)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.conns[srv.Name] = c
+	s.mu.Unlock()
+	return c.client, nil
+}
+
+func (s *SSH) dial(ctx context.Context, srv *spec.Server) (*sshConn, error) {
+	addr, user := s.target(srv)
+	timeout := s.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cfg := &ssh.ClientConfig{
+		User:              user,
+		Auth:              s.Auth,
+		HostKeyCallback:   s.checkHostKey(srv.Name),
+		HostKeyAlgorithms: s.hosts.HostKeyAlgorithms(addr),
+		Timeout:           timeout,
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s@%s: %w", user, addr, err)
+	}
+	nc.SetDeadline(time.Now().Add(timeout))
+	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("ssh %s@%s: %w", user, addr, err)
+	}
+	nc.SetDeadline(time.Time{})
+	c := &sshConn{client: ssh.NewClient(cc, chans, reqs), done: make(chan struct{})}
+	go func() { c.client.Wait(); close(c.done) }()
+	go s.keepalive(c)
+	return c, nil
+}
+
+// keepalive probes the connection and closes it when the server stops
+// answering, so that the next use dials afresh.
+func (s *SSH) keepalive(c *sshConn) {
+	every := s.Keepalive
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		answered := make(chan error, 1)
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
+		select {
+		case err := <-answered:
+			if err == nil {
+				continue
+			}
+		case <-time.After(2 * every):
+		case <-c.done:
+			return
+		}
+		c.client.Close()
+		return
+	}
+}
+
+// checkHostKey checks against known_hosts, with errors that tell the
+// operator what to do.
+func (s *SSH) checkHostKey(server string) ssh.HostKeyCallback {
+	check := s.hosts.HostKeyCallback()
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		err := check(hostname, remote, key)
+		var ke *xknownhosts.KeyError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ke) && len(ke.Want) > 0:
+			return fmt.Errorf("host key of %s (%s) has CHANGED: it is now %s %s, which %s does not list for it. "+
+				"This may be an attack; if the server was reinstalled, check the new fingerprint and replace its line in %s",
+				server, hostname, key.Type(), ssh.FingerprintSHA256(key), s.KnownHosts, s.KnownHosts)
+		case errors.As(err, &ke):
+			return fmt.Errorf("host %s (%s) is unknown: its key %s %s is not in %s; check the fingerprint and add it (ssh-keyscan -p PORT HOST >> %s)",
+				server, hostname, key.Type(), ssh.FingerprintSHA256(key), s.KnownHosts, s.KnownHosts)
+		}
+		return err
+	}
+}
+
+// Close closes every connection.
+func (s *SSH) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, c := range s.conns {
+		c.client.Close()
+		delete(s.conns, name)
+	}
+	return nil
+}
+
+// drop forgets a server's connection after an error that may have broken it.
+func (s *SSH) drop(srv *spec.Server, cl *ssh.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.conns[srv.Name]; c != nil && c.client == cl {
+		c.client.Close()
+		delete(s.conns, srv.Name)
+	}
+}
+
+// exec runs a command on the server with stdin, writing its output to
+// stdout and stderr (nil discards). ctx ends the command: it is signalled
+// and its channel closed. A connection found broken is dialled again once.
+func (s *SSH) exec(ctx context.Context, srv *spec.Server, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+	for attempt := 0; ; attempt++ {
+		cl, err := s.client(ctx, srv)
+		if err != nil {
+			return err
+		}
+		sess, err := cl.NewSession()
+		if err != nil {
+			s.drop(srv, cl)
+			if attempt == 0 {
+				continue
+			}
+			return fmt.Errorf("session on %s: %w", srv.Name, err)
+		}
+		defer sess.Close()
+		sess.Stdin, sess.Stdout, sess.Stderr = stdin, stdout, stderr
+		if err := sess.Start(cmd); err != nil {
+			return fmt.Errorf("start on %s: %w", srv.Name, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- sess.Wait() }()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			// OpenSSH may not deliver the signal; commands with a deadline
+			// also carry a timeout of their own on the server (see Run).
+			sess.Signal(ssh.SIGKILL)
+			sess.Close()
+			select {
+			case <-done:
+			case <-time.After(time.Second):
+			}
+			return ctx.Err()
+		}
+		var ee *ssh.ExitError
+		var missing *ssh.ExitMissingError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ee):
+			return &ExitError{Code: ee.ExitStatus()}
+		case errors.As(err, &missing):
+			s.drop(srv, cl)
+			return fmt.Errorf("connection to %s lost during the command: %w", srv.Name, err)
+		}
+		s.drop(srv, cl)
+		return err
+	}
+}
+
+// script runs a shell script on the server and returns its output; a
+// failure carries the end of its standard error.
+func (s *SSH) script(ctx context.Context, srv *spec.Server, script string, stdin io.Reader, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	var errOut tailBuffer
+	cmd := "sh -c " + shellQuote(script) + " sh"
+	for _, a := range args {
+		cmd += " " + shellQuote(a)
+	}
+	err := s.exec(ctx, srv, cmd, stdin, &out, &errOut)
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		ee.Stderr = strings.TrimSpace(string(errOut.Bytes()))
+	}
+	return out.Bytes(), err
+}
+
+// ExitError is a remote command that exited non-zero.
+type ExitError struct {
+	Code   int
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	if e.Stderr == "" {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return fmt.Sprintf("exit status %d: %s", e.Code, e.Stderr)
+}
+
+// tailBuffer keeps the last 64 KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const tailMax = 64 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	if t.buf.Len() > tailMax {
+		b := t.buf.Bytes()
+		keep := append([]byte(nil), b[len(b)-tailMax:]...)
+		t.buf.Reset()
+		t.buf.Write(keep)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf.Bytes()...)
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
