@@ -61,6 +61,23 @@ type DirectorySource struct {
 type Transport struct {
 	Type  string          `yaml:"type"`
 	Local *LocalTransport `yaml:"local,omitempty"`
+	SSH   *SSHTransport   `yaml:"ssh,omitempty"`
+}
+
+// SSHTransport reaches servers over SSH. Users and ports set in the
+// desired state (per environment or server) win over User and Port.
+type SSHTransport struct {
+	User           string `yaml:"user,omitempty"` // default root
+	Port           int    `yaml:"port,omitempty"` // default 22
+	KeyFile        string `yaml:"keyFile,omitempty"`
+	PassphraseFile string `yaml:"passphraseFile,omitempty"`
+	// Agent uses the ssh-agent of SSH_AUTH_SOCK.
+	Agent          bool     `yaml:"agent,omitempty"`
+	KnownHosts     string   `yaml:"knownHosts"`
+	ConnectTimeout Duration `yaml:"connectTimeout,omitempty"` // default 10s
+	Keepalive      Duration `yaml:"keepalive,omitempty"`      // default 15s
+	// MaxConnects bounds connection attempts at once (default 30).
+	MaxConnects int `yaml:"maxConnects,omitempty"`
 }
 
 // LocalTransport makes every server a directory: Root/<server name>. The
@@ -196,8 +213,11 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	c.Webhooks.check(ck)
 
-	if c.Transport.Type == "" && c.Transport.Local != nil {
+	if c.Transport.Type == "" && c.Transport.Local != nil && c.Transport.SSH == nil {
 		c.Transport.Type = "local"
+	}
+	if c.Transport.Type == "" && c.Transport.SSH != nil && c.Transport.Local == nil {
+		c.Transport.Type = "ssh"
 	}
 	switch c.Transport.Type {
 	case "local":
@@ -206,10 +226,16 @@ func Parse(file string, data []byte) (*Config, error) {
 		} else {
 			c.Transport.Local.Root = abs(c.Transport.Local.Root)
 		}
+	case "ssh":
+		if c.Transport.SSH == nil {
+			add(at("transport"), "transport.ssh is required for the ssh transport")
+		} else {
+			c.Transport.SSH.check(ck)
+		}
 	case "":
-		add(at("transport"), "transport.type is required (local)")
+		add(at("transport"), "transport.type is required (local or ssh)")
 	default:
-		add(at("transport.type"), "unknown transport type %q (want local)", c.Transport.Type)
+		add(at("transport.type"), "unknown transport type %q (want local or ssh)", c.Transport.Type)
 	}
 
 	if c.Listen == "" {
@@ -291,4 +317,43 @@ func (c *checker) abs(p string) string {
 		p = a
 	}
 	return p
+}
+
+// Defaults of the SSH transport.
+const (
+	DefaultSSHConnectTimeout = 10 * time.Second
+	DefaultSSHKeepalive      = 15 * time.Second
+	DefaultSSHMaxConnects    = 30
+)
+
+func (t *SSHTransport) check(ck *checker) {
+	const f = "transport.ssh"
+	if t.KnownHosts == "" {
+		ck.add(ck.at(f), "transport.ssh.knownHosts is required: host keys are always checked")
+	}
+	if (t.KeyFile == "") == !t.Agent {
+		ck.add(ck.at(f), "transport.ssh: set keyFile or agent: true")
+	}
+	if t.Port < 0 || t.Port > 65535 {
+		ck.add(ck.at(f+".port"), "transport.ssh.port %d out of range 1..65535", t.Port)
+	}
+	if t.ConnectTimeout == 0 {
+		t.ConnectTimeout = DefaultSSHConnectTimeout
+	}
+	if t.ConnectTimeout < 100*time.Millisecond || t.ConnectTimeout > 5*time.Minute {
+		ck.add(ck.at(f+".connectTimeout"), "transport.ssh.connectTimeout %s out of range 100ms..5m", t.ConnectTimeout)
+	}
+	if t.Keepalive == 0 {
+		t.Keepalive = DefaultSSHKeepalive
+	}
+	if t.Keepalive < time.Second || t.Keepalive > 10*time.Minute {
+		ck.add(ck.at(f+".keepalive"), "transport.ssh.keepalive %s out of range 1s..10m", t.Keepalive)
+	}
+	if t.MaxConnects == 0 {
+		t.MaxConnects = DefaultSSHMaxConnects
+	}
+	if t.MaxConnects < 1 || t.MaxConnects > 1000 {
+		ck.add(ck.at(f+".maxConnects"), "transport.ssh.maxConnects %d out of range 1..1000", t.MaxConnects)
+	}
+	t.KeyFile, t.PassphraseFile, t.KnownHosts = ck.abs(t.KeyFile), ck.abs(t.PassphraseFile), ck.abs(t.KnownHosts)
 }

@@ -270,12 +270,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:     "missing transport",
 			data:     "source: {directory: {path: d}}\nstateDir: s\n",
-			wantErrs: []string{file + ": transport.type is required (local)"},
+			wantErrs: []string{file + ": transport.type is required (local or ssh)"},
 		},
 		{
 			name:     "unknown transport type",
-			data:     with("  type:", "  type: ssh"),
-			wantErrs: []string{file + `:5: unknown transport type "ssh" (want local)`},
+			data:     with("  type:", "  type: rsync"),
+			wantErrs: []string{file + `:5: unknown transport type "rsync" (want local or ssh)`},
 		},
 		{
 			name:     "local transport without root",
@@ -367,7 +367,7 @@ func TestParseErrors(t *testing.T) {
 			data: "---\n",
 			wantErrs: []string{
 				file + ": source: set directory",
-				file + ": transport.type is required (local)",
+				file + ": transport.type is required (local or ssh)",
 				file + ": stateDir is required",
 			},
 		},
@@ -433,5 +433,28 @@ func TestErrorFormat(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSSHTransport(t *testing.T) {
+	base := "source: {directory: {path: d}}\nstateDir: s\ntransport:\n  type: ssh\n  ssh:\n"
+	c, err := Parse("/etc/gitfleet/gitfleet.yaml", []byte(base+"    keyFile: id_ed25519\n    knownHosts: known_hosts\n    user: deploy\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Transport.SSH
+	if s.KeyFile != "/etc/gitfleet/id_ed25519" || s.KnownHosts != "/etc/gitfleet/known_hosts" || s.User != "deploy" ||
+		s.ConnectTimeout != DefaultSSHConnectTimeout || s.Keepalive != DefaultSSHKeepalive || s.MaxConnects != DefaultSSHMaxConnects {
+		t.Errorf("got %+v", s)
+	}
+	for _, tt := range []struct{ extra, want string }{
+		{"    keyFile: k\n", "transport.ssh.knownHosts is required"},
+		{"    knownHosts: k\n", "transport.ssh: set keyFile or agent: true"},
+		{"    knownHosts: k\n    keyFile: k\n    agent: true\n", "transport.ssh: set keyFile or agent: true"},
+		{"    knownHosts: k\n    agent: true\n    maxConnects: 5000\n", ":8: transport.ssh.maxConnects 5000 out of range 1..1000"},
+	} {
+		if _, err := Parse("/etc/gitfleet/gitfleet.yaml", []byte(base+tt.extra)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: got %v, want %q", tt.extra, err, tt.want)
+		}
 	}
 }

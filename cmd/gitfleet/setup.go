@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/tree"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // newExecutor builds the executor for the configured transport.
@@ -22,6 +25,12 @@ func newExecutor(c *config.Config) (*executor.Executor, error) {
 	switch c.Transport.Type {
 	case "local":
 		return &executor.Executor{T: &executor.Local{Root: c.Transport.Local.Root}}, nil
+	case "ssh":
+		t, err := sshTransport(c.Transport.SSH)
+		if err != nil {
+			return nil, fmt.Errorf("%s: transport.ssh: %w", c.File, err)
+		}
+		return &executor.Executor{T: t}, nil
 	}
 	return nil, fmt.Errorf("%s: unknown transport %q", c.File, c.Transport.Type)
 }
@@ -199,4 +208,50 @@ func gitArtifacts(c *config.Config, dir string) *source.GitArtifacts {
 		Auth:    func(url string) (*source.GitAuth, error) { return credentialsFor(c, url) },
 		Timeout: timeout,
 	}
+}
+
+// sshTransport builds the SSH transport, reading its key.
+func sshTransport(c *config.SSHTransport) (*executor.SSH, error) {
+	t := &executor.SSH{
+		User: c.User, Port: c.Port, KnownHosts: c.KnownHosts,
+		ConnectTimeout: c.ConnectTimeout, Keepalive: c.Keepalive, MaxConnects: c.MaxConnects,
+	}
+	if c.KeyFile != "" {
+		pem, err := os.ReadFile(c.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		var signer ssh.Signer
+		if c.PassphraseFile != "" {
+			pass, err := secret(c.PassphraseFile, "")
+			if err != nil {
+				return nil, err
+			}
+			signer, err = ssh.ParsePrivateKeyWithPassphrase(pem, []byte(pass))
+			if err != nil {
+				return nil, fmt.Errorf("key %s: %w", c.KeyFile, err)
+			}
+		} else if signer, err = ssh.ParsePrivateKey(pem); err != nil {
+			return nil, fmt.Errorf("key %s: %w", c.KeyFile, err)
+		}
+		t.Auth = append(t.Auth, ssh.PublicKeys(signer))
+	}
+	if c.Agent {
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return nil, fmt.Errorf("agent: SSH_AUTH_SOCK is not set")
+		}
+		t.Auth = append(t.Auth, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+			conn, err := net.Dial("unix", sock)
+			if err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+			return agent.NewClient(conn).Signers()
+		}))
+	}
+	if _, err := os.Stat(c.KnownHosts); err != nil {
+		return nil, fmt.Errorf("knownHosts: %w", err)
+	}
+	return t, nil
 }
