@@ -212,6 +212,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		c.Credentials[i].check(ck, i)
 	}
 	c.Webhooks.check(ck)
+	if c.Webhooks != (Webhooks{}) && c.Source.Git == nil {
+		add(at("webhooks"), "webhooks need a git source: a directory source is watched, not pushed to")
+	}
 
 	if c.Transport.Type == "" && c.Transport.Local != nil && c.Transport.SSH == nil {
 		c.Transport.Type = "local"

@@ -106,7 +106,11 @@ func (g *GitSource) check(ck *checker) {
 	case err == nil && u.User != nil && hasPassword(u):
 		ck.add(ck.at(f+".url"), "source.git.url must not hold a password or token: put it in a file named by credentials")
 	case err == nil && u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "ssh" && u.Scheme != "file":
-		ck.add(ck.at(f+".url"), "source.git.url: unsupported scheme %q (want https, ssh or file)", u.Scheme)
+		ck.add(ck.at(f+".url"), "source.git.url: unsupported scheme %q (want https, http, ssh or file)", u.Scheme)
+	case !strings.Contains(g.URL, "://") && !scpLike(g.URL):
+		// A local path: relative to the configuration file, like every
+		// other path in it.
+		g.URL = ck.abs(g.URL)
 	}
 	set := 0
 	for _, v := range []string{g.Branch, g.Tag, g.Semver, g.Commit} {
@@ -233,4 +237,10 @@ func isHex(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// scpLike reports whether u is an scp-like SSH address (git@host:path).
+func scpLike(u string) bool {
+	at, colon := strings.Index(u, "@"), strings.Index(u, ":")
+	return at > 0 && colon > at && !strings.Contains(u[:colon], "/")
 }

@@ -39,42 +39,52 @@ func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*D
 	}
 	d := &Desired{Revision: s.Revision, Origin: s.Origin, Spec: sd, Releases: map[spec.Key]executor.Release{}}
 	var errs spec.Errors
-	byDir := map[string]*tree.Tree{}
+	// Several environments often release the same version: resolve each
+	// artifact once.
+	type resolved struct {
+		t        *tree.Tree
+		commit   string
+		problems []error
+	}
+	cache := map[string]resolved{}
 	for _, r := range sd.Releases {
 		app := sd.App(r.App)
-		if app.Artifact.Git != "" {
-			if fetch == nil {
-				continue
-			}
-			t, commit, err := fetch.Artifact(ctx, app.Artifact.Git, r.Version, app.Artifact.Path)
-			if err == nil {
-				if problems := t.Check(); len(problems) > 0 {
-					err = problems[0]
+		key := app.Artifact.Git + "\x00" + app.Artifact.Path + "\x00" + r.Version
+		res, ok := cache[key]
+		if !ok {
+			if app.Artifact.Git != "" {
+				if fetch == nil {
+					continue
+				}
+				t, commit, err := fetch.Artifact(ctx, app.Artifact.Git, r.Version, app.Artifact.Path)
+				if err != nil {
+					res.problems = []error{err}
+				} else {
+					label := "tag " + r.Version
+					if app.Artifact.Path != "" {
+						label += " " + app.Artifact.Path
+					}
+					res = resolved{t: t, commit: commit, problems: checkArtifact(label, t)}
+				}
+			} else {
+				dir := app.Artifact.Dir(r.Version)
+				t, err := s.Tree.Sub(dir)
+				if err != nil {
+					res.problems = []error{err}
+				} else {
+					res = resolved{t: t, problems: checkArtifact(dir, t)}
 				}
 			}
-			if err != nil {
-				errs = append(errs, &spec.Error{Pos: r.PosOf("version"), Msg: fmt.Sprintf("%s %s: artifact %v", r.App, r.Version, err)})
-				continue
-			}
-			rel := executor.NewRelease(r.Version, t)
-			rel.Commit = commit
+			cache[key] = res
+		}
+		for _, p := range res.problems {
+			errs = append(errs, &spec.Error{Pos: r.PosOf("version"), Msg: fmt.Sprintf("%s %s: artifact %s", r.App, r.Version, p)})
+		}
+		if len(res.problems) == 0 {
+			rel := executor.NewRelease(r.Version, res.t)
+			rel.Commit = res.commit
 			d.Releases[r.Key()] = rel
-			continue
 		}
-		dir := app.Artifact.Dir(r.Version)
-		t, ok := byDir[dir]
-		if !ok {
-			var problems []error
-			t, problems = artifact(s.Tree, dir)
-			for _, p := range problems {
-				errs = append(errs, &spec.Error{Pos: r.PosOf("version"), Msg: fmt.Sprintf("%s %s: artifact %s", r.App, r.Version, p)})
-			}
-			if len(problems) > 0 {
-				continue
-			}
-			byDir[dir] = t
-		}
-		d.Releases[r.Key()] = executor.NewRelease(r.Version, t)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -82,19 +92,15 @@ func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*D
 	return d, nil
 }
 
-// artifact cuts a directory out of the snapshot and checks it is safe to
-// place on servers.
-func artifact(snap *tree.Tree, dir string) (*tree.Tree, []error) {
-	t, err := snap.Sub(dir)
-	if err != nil {
-		return nil, []error{err}
-	}
+// checkArtifact checks that a tree is safe to place on servers; problems
+// are named by label (the artifact's directory or tag) and path.
+func checkArtifact(label string, t *tree.Tree) []error {
 	if t.Len() == 0 {
-		return nil, []error{fmt.Errorf("%s is empty", dir)}
+		return []error{fmt.Errorf("%s is empty", label)}
 	}
 	var out []error
 	for _, p := range t.Check() {
-		out = append(out, fmt.Errorf("%s/%w", dir, p))
+		out = append(out, fmt.Errorf("%s/%w", label, p))
 	}
-	return t, out
+	return out
 }

@@ -31,9 +31,10 @@ type Controller struct {
 	Artifacts ArtifactFetcher
 	Now       func() time.Time
 
-	mu      sync.Mutex
-	desired *Desired
-	wake    chan struct{}
+	mu           sync.Mutex
+	desired      *Desired
+	rejectedSnap *source.Snapshot // the newest snapshot, when it was rejected
+	wake         chan struct{}
 }
 
 func (c *Controller) init() {
@@ -60,22 +61,39 @@ func (c *Controller) Update(u source.Update) {
 		c.Metrics.SourceFailed(metrics.ReasonRead)
 		return
 	}
-	d, err := Resolve(context.Background(), u.Snapshot, c.Artifacts)
-	if err != nil {
-		c.rejected(u.Snapshot, err)
+	if !c.accept(u.Snapshot) {
 		return
+	}
+	c.trigger()
+}
+
+// accept resolves a snapshot and puts it in force, or keeps it aside to be
+// tried again at the next resync: resolving fetches Git artifacts, and a
+// remote that was down or a tag not pushed yet may be there next time.
+func (c *Controller) accept(s *source.Snapshot) bool {
+	d, err := Resolve(context.Background(), s, c.Artifacts)
+	c.mu.Lock()
+	if err != nil {
+		c.rejectedSnap = s
+	} else {
+		c.rejectedSnap = nil
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.rejected(s, err)
+		return false
 	}
 	c.mu.Lock()
 	prev := c.desired
 	c.desired = d
 	c.mu.Unlock()
 	c.Metrics.DesiredAccepted(d.Revision, d.Origin, c.Now())
-	attrs := []any{"revision", u.Snapshot.Short(), "origin", d.Origin, "releases", len(d.Spec.Releases)}
+	attrs := []any{"revision", s.Short(), "origin", d.Origin, "releases", len(d.Spec.Releases)}
 	if prev != nil {
 		attrs = append(attrs, "previous", source.ShortRevision(prev.Revision))
 	}
 	c.Log.Info("desired state accepted", attrs...)
-	c.trigger()
+	return true
 }
 
 // maxLoggedErrors bounds the lines logged for one rejected desired state.
@@ -122,6 +140,12 @@ func (c *Controller) Run(ctx, stop context.Context) {
 			return
 		case <-c.wake:
 		case <-timer.C:
+			c.mu.Lock()
+			retry := c.rejectedSnap
+			c.mu.Unlock()
+			if retry != nil {
+				c.accept(retry)
+			}
 		}
 		if d := c.Desired(); d != nil {
 			c.Pass(ctx, stop, d)

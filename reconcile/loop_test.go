@@ -2,10 +2,12 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,4 +218,50 @@ func gatherLabels(reg *prometheus.Registry, name string, labels map[string]strin
 		}
 	}
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "missing", Help: "x"}, func() float64 { return -1 })
+}
+
+// flakyArtifacts fails until it has been asked fail times.
+type flakyArtifacts struct {
+	mu    sync.Mutex
+	fail  int
+	calls int
+}
+
+func (f *flakyArtifacts) Artifact(context.Context, string, string, string) (*tree.Tree, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.calls <= f.fail {
+		return nil, "", errors.New("connection refused")
+	}
+	t, err := tree.New([]*tree.Entry{{Path: "VERSION", Kind: tree.File, Perm: 0o644, Data: []byte("v1\n")}})
+	return t, "0123456789012345678901234567890123456789", err
+}
+
+// TestRejectedSnapshotIsRetriedAtResync checks that a desired state
+// rejected because a Git artifact could not be fetched is tried again at
+// the next resync, without a new revision.
+func TestRejectedSnapshotIsRetriedAtResync(t *testing.T) {
+	dir, fleet := t.TempDir(), t.TempDir()
+	repo(t, dir, "v1")
+	if err := os.WriteFile(filepath.Join(dir, "app.yaml"), []byte("kind: App\nname: web\nartifact: {git: 'https://git.example.com/web.git'}\ndeployTo: /srv/web\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newController(t, fleet)
+	c.Resync = 50 * time.Millisecond
+	c.Artifacts = &flakyArtifacts{fail: 2}
+	c.Update(snapshot(t, dir))
+	if c.Desired() != nil {
+		t.Fatal("accepted although the artifact fetch failed")
+	}
+	stop, stopNow := context.WithCancel(context.Background())
+	defer stopNow()
+	go c.Run(context.Background(), stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Desired() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the rejected snapshot was not retried at resync")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

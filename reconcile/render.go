@@ -90,7 +90,7 @@ func attention(st *AppStatus) string {
 		}
 	}
 	if held > 0 {
-		parts = append(parts, fmt.Sprintf("%d held after a failed activation", held))
+		parts = append(parts, fmt.Sprintf("%d held", held))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -18,14 +18,16 @@ import (
 // v is the tree of tag v (or a sub-directory of it). One bare repository per
 // URL is kept in Dir and fetched into, tag by tag, shallow.
 type GitArtifacts struct {
-	Dir     string
+	Dir string
+	// Auth gives the credentials of a URL; nil means none.
 	Auth    func(url string) (*GitAuth, error)
 	Timeout time.Duration
 	Limits  tree.Limits
 
-	mu    sync.Mutex
-	repos map[string]*gitRepo
-	trees map[string]*tree.Tree // by commit and sub-directory
+	mu      sync.Mutex
+	repos   map[string]*gitRepo
+	secrets map[string][]string   // by URL, for redaction
+	trees   map[string]*tree.Tree // by commit and sub-directory
 }
 
 // maxCachedTrees bounds the trees kept between resolutions.
@@ -48,7 +50,7 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 	defer cancel()
 	refs, err := r.list(ctx)
 	if err != nil {
-		return nil, "", redactErr(fmt.Errorf("list tags of %s: %w", url, err), url)
+		return nil, "", redactErr(fmt.Errorf("list tags of %s: %w", url, err), url, a.secrets[url]...)
 	}
 	name := plumbing.NewTagReferenceName(tag)
 	var hash plumbing.Hash
@@ -63,7 +65,7 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 	if !r.hasObject(hash) {
 		spec := gitconfig.RefSpec("+" + name.String() + ":" + name.String())
 		if err := r.fetch(ctx, []gitconfig.RefSpec{spec}, 1); err != nil {
-			return nil, "", redactErr(fmt.Errorf("fetch tag %s of %s: %w", tag, url, err), url)
+			return nil, "", redactErr(fmt.Errorf("fetch tag %s of %s: %w", tag, url, err), url, a.secrets[url]...)
 		}
 	}
 	commit := hash
@@ -109,8 +111,8 @@ func (a *GitArtifacts) repo(url string) (*gitRepo, error) {
 		return nil, err
 	}
 	if a.repos == nil {
-		a.repos = map[string]*gitRepo{}
+		a.repos, a.secrets = map[string]*gitRepo{}, map[string][]string{}
 	}
-	a.repos[url] = r
+	a.repos[url], a.secrets[url] = r, auth.secrets()
 	return r, nil
 }

@@ -439,6 +439,9 @@ func (g *Git) Watch(ctx context.Context, report func(Update)) error {
 		if err != nil {
 			failures++
 			wait = backoff(failures, g.Interval)
+			// After a failure the same revision is reported again, so
+			// that the desired state is known good again.
+			last = ""
 			report(Update{Err: err})
 		} else {
 			failures = 0

@@ -206,17 +206,22 @@ func verifySSHSignature(armored, message []byte, allowed []AllowedSigner, at tim
 		return "", fmt.Errorf("bad SSH signature by %s: %w", ssh.FingerprintSHA256(s.key), err)
 	}
 	want := s.key.Marshal()
+	excluded := ""
 	for _, a := range allowed {
 		if !bytes.Equal(a.Key.Marshal(), want) {
 			continue
 		}
 		if len(a.Namespaces) > 0 && !contains(a.Namespaces, "git") {
+			excluded = a.Where
 			continue
 		}
 		if (!a.ValidAfter.IsZero() && at.Before(a.ValidAfter)) || (!a.ValidBefore.IsZero() && !at.Before(a.ValidBefore)) {
 			return "", fmt.Errorf("SSH signature by %s: key of %s (%s) is not valid at %s", ssh.FingerprintSHA256(s.key), strings.Join(a.Principals, ","), a.Where, at.Format(time.RFC3339))
 		}
 		return strings.Join(a.Principals, ","), nil
+	}
+	if excluded != "" {
+		return "", fmt.Errorf("SSH signature by %s: the key is allowed only for other namespaces than git (%s)", ssh.FingerprintSHA256(s.key), excluded)
 	}
 	return "", fmt.Errorf("SSH signature by %s, a key not in the allowed signers", ssh.FingerprintSHA256(s.key))
 }

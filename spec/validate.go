@@ -270,7 +270,7 @@ func checkGitURL(p Pos, v string, errs *errorList) {
 		if strings.Contains(v, "@") && strings.Contains(v, ":") {
 			return // scp-like git@host:path
 		}
-		errs.add(p, "artifact.git %q: want an https, ssh or file URL", v)
+		errs.add(p, "artifact.git %q: want an https, http, ssh or file URL", v)
 		return
 	}
 	u, err := url.Parse(v)
@@ -278,7 +278,7 @@ func checkGitURL(p Pos, v string, errs *errorList) {
 	case err != nil:
 		errs.add(p, "artifact.git: %v", err)
 	case u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "ssh" && u.Scheme != "file":
-		errs.add(p, "artifact.git %q: unsupported scheme %q (want https, ssh or file)", v, u.Scheme)
+		errs.add(p, "artifact.git %q: unsupported scheme %q (want https, http, ssh or file)", v, u.Scheme)
 	case u.User != nil && (u.Scheme == "https" || u.Scheme == "http"):
 		errs.add(p, "artifact.git must not hold credentials: configure them in gitfleet.yaml (credentials)")
 	case u.User != nil:

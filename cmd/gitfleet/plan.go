@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gitfleet/gitfleet/config"
@@ -25,6 +27,11 @@ func newPlanCmd() *cobra.Command {
 			if output != "text" && output != "json" {
 				return &exitError{1, fmt.Errorf("-o %q: want text or json", output)}
 			}
+			// A signal ends the fetches and lets the temporary directory
+			// be removed.
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			cmd.SetContext(ctx)
 			c, err := config.Load(cfgFile)
 			if err != nil {
 				return &exitError{1, err}
@@ -40,7 +47,7 @@ func newPlanCmd() *cobra.Command {
 				return &exitError{1, err}
 			}
 			defer os.RemoveAll(tmp)
-			src, _, err := newSource(c, tmp, nil, nil)
+			src, _, err := newSource(c, tmp, nil, nil, true)
 			if err != nil {
 				return &exitError{1, err}
 			}
@@ -48,7 +55,7 @@ func newPlanCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{1, err}
 			}
-			d, err := reconcile.Resolve(cmd.Context(), snap, gitArtifacts(c, filepath.Join(tmp, "artifacts")))
+			d, err := reconcile.Resolve(cmd.Context(), snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true))
 			if err != nil {
 				return &exitError{1, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)}
 			}

@@ -93,7 +93,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return &exitError{1, fmt.Errorf("listen: %w", err)}
 	}
-	src, git, err := newSource(c, "", m, log)
+	src, git, err := newSource(c, "", m, log, false)
 	if err != nil {
 		return &exitError{1, err}
 	}
@@ -104,9 +104,6 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if secrets, err := webhookSecrets(c); err != nil {
 		return &exitError{1, err}
 	} else if len(secrets) > 0 {
-		if git == nil {
-			return &exitError{1, fmt.Errorf("%s: webhooks need a git source", c.File)}
-		}
 		wh := &source.Webhooks{Secrets: secrets, Target: git, Log: log, Count: m.WebhookRequest}
 		mux.Handle("/webhooks/", wh.Handler())
 	}
@@ -129,7 +126,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		ObserveParallelism: c.Observe.Parallelism,
 		ObserveTimeout:     c.Observe.Timeout,
 		StageParallelism:   c.Distribution.Parallelism,
-		Artifacts:          gitArtifacts(c, filepath.Join(c.StateDir, "artifacts")),
+		Artifacts:          gitArtifacts(c, filepath.Join(c.StateDir, "artifacts"), false),
 		Now:                func() time.Time { return time.Now().UTC() },
 	}
 	watchDone := make(chan error, 1)

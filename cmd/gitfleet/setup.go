@@ -53,12 +53,12 @@ func (d dirSource) Watch(ctx context.Context, report func(source.Update)) error 
 
 // newSource builds the configured source. gitDir is where a Git source
 // keeps its repository.
-func newSource(c *config.Config, gitDir string, m source.Metrics, log *slog.Logger) (desiredSource, *source.Git, error) {
+func newSource(c *config.Config, gitDir string, m source.Metrics, log *slog.Logger, readOnly bool) (desiredSource, *source.Git, error) {
 	if d := c.Source.Directory; d != nil {
 		return dirSource{&source.Dir{Path: d.Path, Debounce: d.Debounce, Limits: tree.Limits{MaxBytes: d.MaxBytes}, Log: log}, c.Resync}, nil, nil
 	}
 	gc := c.Source.Git
-	auth, err := credentialsFor(c, gc.URL)
+	auth, err := credentialsFor(c, gc.URL, readOnly)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,11 +111,12 @@ func verifier(v *config.GitVerify) (*source.Verifier, error) {
 
 // credentialsFor picks the credential with the longest URL prefix matching
 // url and reads its secrets. No match means no credentials.
-func credentialsFor(c *config.Config, url string) (*source.GitAuth, error) {
+// With readOnly, trust on first use is off: known_hosts is not written.
+func credentialsFor(c *config.Config, url string, readOnly bool) (*source.GitAuth, error) {
 	var best *config.Credential
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
-		if strings.HasPrefix(url, cr.URL) && (best == nil || len(cr.URL) > len(best.URL)) {
+		if prefixMatch(url, cr.URL) && (best == nil || len(cr.URL) > len(best.URL)) {
 			best = cr
 		}
 	}
@@ -138,7 +139,7 @@ func credentialsFor(c *config.Config, url string) (*source.GitAuth, error) {
 		}
 	}
 	if s := best.SSH; s != nil {
-		a.SSHUser, a.SSHAgent, a.KnownHosts, a.TrustOnFirstUse = s.User, s.Agent, s.KnownHosts, s.TrustOnFirstUse
+		a.SSHUser, a.SSHAgent, a.KnownHosts, a.TrustOnFirstUse = s.User, s.Agent, s.KnownHosts, s.TrustOnFirstUse && !readOnly
 		if s.KeyFile != "" {
 			key, err := os.ReadFile(s.KeyFile)
 			if err != nil {
@@ -155,6 +156,21 @@ func credentialsFor(c *config.Config, url string) (*source.GitAuth, error) {
 		}
 	}
 	return a, nil
+}
+
+// prefixMatch reports whether prefix matches url at a boundary: the whole
+// URL, or a prefix ending in, or followed by, "/" or ":". So
+// https://git.example.com/acme matches .../acme/fleet.git but not
+// .../acme-tools/fleet.git.
+func prefixMatch(url, prefix string) bool {
+	if prefix == "" || !strings.HasPrefix(url, prefix) {
+		return false
+	}
+	if len(url) == len(prefix) || strings.HasSuffix(prefix, "/") || strings.HasSuffix(prefix, ":") {
+		return true
+	}
+	next := url[len(prefix)]
+	return next == '/' || next == ':' || strings.HasPrefix(url[len(prefix):], ".git")
 }
 
 // secret reads a secret from a file or an environment variable, without
@@ -198,14 +214,14 @@ func webhookSecrets(c *config.Config) (map[string][]byte, error) {
 
 // gitArtifacts fetches Git artifacts into dir with the configured
 // credentials.
-func gitArtifacts(c *config.Config, dir string) *source.GitArtifacts {
+func gitArtifacts(c *config.Config, dir string, readOnly bool) *source.GitArtifacts {
 	timeout := config.DefaultGitTimeout
 	if c.Source.Git != nil {
 		timeout = c.Source.Git.Timeout
 	}
 	return &source.GitArtifacts{
 		Dir:     dir,
-		Auth:    func(url string) (*source.GitAuth, error) { return credentialsFor(c, url) },
+		Auth:    func(url string) (*source.GitAuth, error) { return credentialsFor(c, url, readOnly) },
 		Timeout: timeout,
 	}
 }
