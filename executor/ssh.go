@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
@@ -179,7 +180,7 @@ func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, 
 	args := append([]string{deployTo, id, baseID, randomSuffix()}, d.remove...)
 	_, err = s.script(ctx, srv, stageScript, counted, args...)
 	pr.CloseWithError(io.ErrClosedPipe)
-	s.sent.Add(counted.n)
+	s.sent.Add(counted.n.Load())
 	if err != nil {
 		return err
 	}
@@ -192,12 +193,12 @@ func (s *SSH) Sent() int64 { return s.sent.Load() }
 
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

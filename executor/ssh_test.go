@@ -29,7 +29,7 @@ func sshFleet(t *testing.T, n int) (*sshtest.Fleet, *executor.SSH, []*spec.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &executor.SSH{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, KnownHosts: f.KnownHosts, ConnectTimeout: 5 * time.Second}
+	tr := &executor.SSH{User: f.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, KnownHosts: f.KnownHosts, ConnectTimeout: 5 * time.Second}
 	t.Cleanup(func() { tr.Close() })
 	var servers []*spec.Server
 	for _, s := range f.Servers {

@@ -262,7 +262,19 @@ func (s *SSH) exec(ctx context.Context, srv *spec.Server, cmd string, stdin io.R
 			return fmt.Errorf("session on %s: %w", srv.Name, err)
 		}
 		defer sess.Close()
-		sess.Stdin, sess.Stdout, sess.Stderr = stdin, stdout, stderr
+		// The session's copying goroutines may outlive a cancelled call:
+		// the gates make sure nothing reaches the caller's buffers after
+		// exec returned.
+		outGate, errGate := &gate{w: stdout}, &gate{w: stderr}
+		defer outGate.close()
+		defer errGate.close()
+		sess.Stdin = stdin
+		if stdout != nil {
+			sess.Stdout = outGate
+		}
+		if stderr != nil {
+			sess.Stderr = errGate
+		}
 		if err := sess.Start(cmd); err != nil {
 			return fmt.Errorf("start on %s: %w", srv.Name, err)
 		}
@@ -278,6 +290,9 @@ func (s *SSH) exec(ctx context.Context, srv *spec.Server, cmd string, stdin io.R
 			select {
 			case <-done:
 			case <-time.After(time.Second):
+				// The connection does not answer: close it, which ends
+				// the session.
+				s.drop(srv, cl)
 			}
 			return ctx.Err()
 		}
@@ -295,6 +310,28 @@ func (s *SSH) exec(ctx context.Context, srv *spec.Server, cmd string, stdin io.R
 		s.drop(srv, cl)
 		return err
 	}
+}
+
+// gate passes writes on until it is closed, then discards them.
+type gate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // script runs a shell script on the server and returns its output; a

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +26,10 @@ type Fleet struct {
 	t       testing.TB
 	Dir     string
 	Servers []*Server
+	// User is the login name on every server: an unprivileged deploy
+	// user with /bin/sh as its shell, so that no shell start-up file of
+	// the machine's root runs in its sessions.
+	User string
 	// Key is the client's private key file; it is authorized everywhere.
 	Key string
 	// KnownHosts lists every server's host key.
@@ -65,7 +70,7 @@ func Available() string {
 	if os.Geteuid() != 0 {
 		return "an sshd fleet needs root (mount namespaces, /srv)"
 	}
-	for _, tool := range []string{"/usr/sbin/sshd", "unshare", "ssh-keygen", "mount"} {
+	for _, tool := range []string{"/usr/sbin/sshd", "unshare", "ssh-keygen", "mount", "useradd"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return tool + " is needed for the sshd fleet (Debian: openssh-server, util-linux)"
 		}
@@ -86,18 +91,28 @@ func Start(t testing.TB, n int, prefix string) *Fleet {
 	if err := os.MkdirAll("/srv", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	user, uid, gid, err := deployUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not t.TempDir: its parent is private to root, and sshd reads
+	// authorized_keys as the user.
+	dir, err := os.MkdirTemp("", "gitfleet-sshtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f := &Fleet{t: t, Dir: dir, Key: filepath.Join(dir, "client_key"), KnownHosts: filepath.Join(dir, "known_hosts"), Port: freePort(t)}
+	f := &Fleet{t: t, Dir: dir, User: user, Key: filepath.Join(dir, "client_key"), KnownHosts: filepath.Join(dir, "known_hosts"), Port: freePort(t)}
 	keygen(t, f.Key)
 	pub, err := os.ReadFile(f.Key + ".pub")
 	if err != nil {
 		t.Fatal(err)
 	}
 	authorized := filepath.Join(dir, "authorized_keys")
-	if err := os.WriteFile(authorized, pub, 0o600); err != nil {
+	if err := os.WriteFile(authorized, pub, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var known strings.Builder
@@ -115,6 +130,9 @@ func Start(t testing.TB, n int, prefix string) *Fleet {
 		if err := os.MkdirAll(s.Root, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.Chown(s.Root, uid, gid); err != nil {
+			t.Fatal(err)
+		}
 		keygen(t, s.HostKey)
 		hostPub, err := os.ReadFile(s.HostKey + ".pub")
 		if err != nil {
@@ -126,7 +144,8 @@ func Start(t testing.TB, n int, prefix string) *Fleet {
 ListenAddress %s
 HostKey %s
 PidFile %s
-PermitRootLogin prohibit-password
+PermitRootLogin no
+AllowUsers %s
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
@@ -136,7 +155,7 @@ Subsystem sftp internal-sftp
 MaxStartups 200
 MaxSessions 200
 LogLevel ERROR
-`, s.Port, s.Host, s.HostKey, filepath.Join(sdir, "sshd.pid"), authorized)
+`, s.Port, s.Host, s.HostKey, filepath.Join(sdir, "sshd.pid"), user, authorized)
 		if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -195,6 +214,16 @@ func (s *Server) Start() {
 	}
 }
 
+// Logs is what sshd printed since its last start.
+func (s *Server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logs == nil {
+		return ""
+	}
+	return s.logs.String()
+}
+
 // Stop kills the server's sshd and every session it runs.
 func (s *Server) Stop() {
 	s.mu.Lock()
@@ -231,6 +260,29 @@ func killNamespace(pid int) {
 			}
 		}
 	}
+}
+
+// DeployUserName is the fleet's login user, made by the harness when the
+// machine lacks it.
+const DeployUserName = "gitfleet-deploy"
+
+// deployUser returns the deploy user, adding it (home /srv, shell
+// /bin/sh, no password but not locked, so key logins work without PAM)
+// when it does not exist yet. Test packages run in parallel, so a failed
+// useradd is checked against a second lookup.
+func deployUser() (name string, uid, gid int, err error) {
+	lookup := func() (*user.User, error) { return user.Lookup(DeployUserName) }
+	u, err := lookup()
+	if err != nil {
+		out, addErr := exec.Command("useradd", "--system", "--no-create-home", "--home-dir", "/srv",
+			"--shell", "/bin/sh", "--password", "*", DeployUserName).CombinedOutput()
+		if u, err = lookup(); err != nil {
+			return "", 0, 0, fmt.Errorf("add the deploy user %s: %v: %s", DeployUserName, addErr, out)
+		}
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return u.Username, uid, gid, nil
 }
 
 func keygen(t testing.TB, file string) {
