@@ -122,7 +122,7 @@ func (s *SSH) base(ctx context.Context, srv *spec.Server, deployTo string) (stri
 // then the tar stream of stdin (new and changed entries) extracted over it;
 // then renamed.
 const stageScript = `set -e
-d=$1 id=$2 base=$3 rnd=$4; shift 4
+d=$1 id=$2 base=$3 rnd=$4 rodirs=$5; shift 5
 mkdir -p "$d"
 cd "$d"
 mkdir -p releases .gitfleet/manifests
@@ -132,7 +132,8 @@ trap 'if [ -e "$tmp" ]; then find "$tmp" -type d -exec chmod u+w {} + 2>/dev/nul
 mkdir "$tmp"
 if [ -n "$base" ] && [ -d "releases/$base" ]; then
   cp -al "releases/$base" "$tmp/release"
-  find "$tmp/release" -type d ! -perm -u+w -exec chmod u+w {} +
+  chmod u+w "$tmp/release"
+  if [ "$rodirs" = yes ]; then find "$tmp/release" -type d ! -perm -u+w -exec chmod u+w {} +; fi
   if [ $# -gt 0 ]; then (cd "$tmp/release" && rm -rf -- "$@"); fi
 fi
 tar -x -p --no-same-owner -C "$tmp" -f -
@@ -177,7 +178,19 @@ func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, 
 		pw.CloseWithError(writeTar(pw, d.send, manifest.marshal()))
 	}()
 	counted := &countingReader{r: pr}
-	args := append([]string{deployTo, id, baseID, randomSuffix()}, d.remove...)
+	// Read-only directories of the base must be made writable in the
+	// copy before anything is removed or extracted; walking the copy for
+	// them costs a stat per file, so only when the manifest has one.
+	rodirs := "no"
+	if baseManifest != nil {
+		for _, e := range baseManifest.Entries {
+			if e.Kind == tree.Dir && e.Perm&0o200 == 0 {
+				rodirs = "yes"
+				break
+			}
+		}
+	}
+	args := append([]string{deployTo, id, baseID, randomSuffix(), rodirs}, d.remove...)
 	_, err = s.script(ctx, srv, stageScript, counted, args...)
 	pr.CloseWithError(io.ErrClosedPipe)
 	s.sent.Add(counted.n.Load())
