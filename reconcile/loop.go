@@ -29,7 +29,10 @@ type Controller struct {
 	StageParallelism   int
 	// Artifacts fetches Git artifacts; nil leaves them unresolved.
 	Artifacts ArtifactFetcher
-	Now       func() time.Time
+	// Failures, when set, keeps the last failed step of every server for
+	// the plans to show.
+	Failures *Failures
+	Now      func() time.Time
 
 	mu           sync.Mutex
 	desired      *Desired
@@ -184,6 +187,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	plan := MakePlan(d, obs, c.Now())
 	pr.Plan = plan
 	c.recordStatus(plan)
+	c.noteFailures(plan, nil)
 	log := c.Log.With("revision", source.ShortRevision(d.Revision))
 	unreachable := 0
 	for _, st := range plan.Status {
@@ -226,6 +230,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 					return
 				}
 				res := c.execute(ctx, stop, ro, d, ch)
+				c.noteFailures(nil, res)
 				mu.Lock()
 				pr.Results = append(pr.Results, res)
 				mu.Unlock()
@@ -242,9 +247,30 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	// Refresh the standing for dashboards; what is still out of sync is
 	// retried by the next pass, never in a loop.
 	if stop.Err() == nil {
-		c.recordStatus(MakePlan(d, Observe(stop, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout), c.Now()))
+		after := MakePlan(d, Observe(stop, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout), c.Now())
+		c.recordStatus(after)
+		c.noteFailures(after, nil)
 	}
 	return pr
+}
+
+// noteFailures keeps the failures file in step with a plan or a rollout
+// result and attaches the known failures to the plan.
+func (c *Controller) noteFailures(p *Plan, res *Result) {
+	if c.Failures == nil {
+		return
+	}
+	var err error
+	if p != nil {
+		err = c.Failures.Forget(p)
+		c.Failures.Annotate(p)
+	}
+	if res != nil {
+		err = c.Failures.Record(res, c.Now())
+	}
+	if err != nil {
+		c.Log.Warn("cannot keep the record of failed steps", "err", err)
+	}
 }
 
 func (c *Controller) execute(ctx, stop context.Context, ro *Rollout, d *Desired, ch *Change) *Result {

@@ -66,6 +66,9 @@ type ServerChange struct {
 	Stage    bool   `json:"stage"`          // the release must be distributed first
 	Activate bool   `json:"activate"`
 	Reason   string `json:"reason"`
+	// LastFailure is this server's last failed attempt at this release,
+	// when one is known (see Failures).
+	LastFailure *Failure `json:"lastFailure,omitempty"`
 }
 
 // AppStatus is where the servers of one Release stand.

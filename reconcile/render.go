@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/gitfleet/gitfleet/source"
 )
@@ -32,7 +33,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 			if from == "" {
 				from = "(none)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s → %s\t%s\t%s\n", s.Server, from, c.To, steps(s), s.Reason)
+			reason := s.Reason
+			if f := s.LastFailure; f != nil {
+				reason += fmt.Sprintf("; last attempt failed at %s %s: %s", f.Step, f.At.UTC().Format(time.RFC3339), oneLine(f.Err))
+			}
+			fmt.Fprintf(tw, "  %s\t%s → %s\t%s\t%s\n", s.Server, from, c.To, steps(s), reason)
 		}
 		tw.Flush()
 	}
@@ -108,6 +113,15 @@ func steps(s *ServerChange) string {
 		return "activate"
 	}
 	return "-"
+}
+
+// oneLine keeps an error on its line of the table, bounded.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
 }
 
 func plural(n int, one, many string) string {

@@ -61,6 +61,11 @@ func newPlanCmd() *cobra.Command {
 			}
 			obs := reconcile.Observe(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
 			p := reconcile.MakePlan(d, obs, time.Now().UTC())
+			// The daemon's record of failed steps says why a server is
+			// still out of sync; plan only reads it.
+			if err := reconcile.AnnotateFromFile(p, filepath.Join(c.StateDir, failuresFile)); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				enc := json.NewEncoder(out)

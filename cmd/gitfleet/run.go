@@ -120,8 +120,13 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	}()
 	log.Info("gitfleet started", "version", version, "listen", ln.Addr().String(), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
 
+	failures, err := reconcile.OpenFailures(filepath.Join(c.StateDir, failuresFile))
+	if err != nil {
+		log.Warn("the record of failed steps is unreadable; starting a new one", "err", err)
+	}
 	ctl := &reconcile.Controller{
-		Exec: x, Metrics: m, Log: log,
+		Failures: failures,
+		Exec:     x, Metrics: m, Log: log,
 		Resync:             c.Resync,
 		ObserveParallelism: c.Observe.Parallelism,
 		ObserveTimeout:     c.Observe.Timeout,
@@ -160,3 +165,7 @@ func lockStateDir(dir string) (unlock func(), err error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// failuresFile, in the state directory, is the daemon's record of the last
+// failed step of every server (see reconcile.Failures).
+const failuresFile = "failures.json"

@@ -47,10 +47,11 @@ type Server struct {
 	config  string
 	fleet   *Fleet
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	done chan struct{}
+	mu      sync.Mutex
+	limited bool // Root is a tmpfs of a given size
+	cmd     *exec.Cmd
+	logs    *bytes.Buffer
+	done    chan struct{}
 }
 
 // Addr is host:port.
@@ -212,6 +213,41 @@ func (s *Server) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// LimitDisk gives the server a file system of size bytes for /srv (a
+// tmpfs mounted on Root, so the test still sees its files), restarting
+// its sshd. A disk already limited is resized, which is how a test frees
+// space again.
+func (s *Server) LimitDisk(size int64) {
+	t := s.fleet.t
+	t.Helper()
+	s.mu.Lock()
+	limited := s.limited
+	s.mu.Unlock()
+	if limited {
+		if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%d", size), s.Root).CombinedOutput(); err != nil {
+			t.Fatalf("resize the disk of %s: %v: %s", s.Name, err, out)
+		}
+		return
+	}
+	s.Stop()
+	u, err := user.Lookup(s.fleet.User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fmt.Sprintf("size=%d,mode=0755,uid=%s,gid=%s", size, u.Uid, u.Gid)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "gitfleet-test", s.Root).CombinedOutput(); err != nil {
+		t.Fatalf("limit the disk of %s: %v: %s", s.Name, err, out)
+	}
+	s.mu.Lock()
+	s.limited = true
+	s.mu.Unlock()
+	t.Cleanup(func() {
+		s.Stop()
+		exec.Command("umount", "-l", s.Root).Run()
+	})
+	s.Start()
 }
 
 // Logs is what sshd printed since its last start.
