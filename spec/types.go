@@ -1,7 +1,12 @@
 package spec
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The kinds of document.
@@ -19,6 +24,9 @@ type Environment struct {
 	Servers     []Server `yaml:"servers"`
 	// SSH holds defaults for the servers of the environment.
 	SSH SSHDefaults `yaml:"ssh,omitempty"`
+	// LoadBalancer takes servers out of traffic and puts them back, for
+	// the rolling and parallel strategies.
+	LoadBalancer *LoadBalancer `yaml:"loadBalancer,omitempty"`
 
 	src source
 }
@@ -41,13 +49,53 @@ type Server struct {
 	// User is the SSH user (default: the environment's, then the
 	// transport's).
 	User string `yaml:"user,omitempty"`
-	// Groups select which apps run on the server (see App.Groups).
+	// Groups select which apps run on the server (see App.Groups); the
+	// groups blue and green are the two sets of the parallel strategy.
 	Groups []string `yaml:"groups,omitempty"`
+	// LBName is the server's name in the environment's load balancer
+	// (default: Name).
+	LBName string `yaml:"lbName,omitempty"`
 
 	// Host and Port are Address resolved by Load: Port is 0 when neither
 	// the address nor the environment names one.
 	Host string `yaml:"-"`
 	Port int    `yaml:"-"`
+}
+
+// LB is the server's name in the load balancer.
+func (s *Server) LB() string {
+	if s.LBName != "" {
+		return s.LBName
+	}
+	return s.Name
+}
+
+// The load balancer types.
+const (
+	LBHAProxy = "haproxy"
+	LBCommand = "command"
+)
+
+// LoadBalancer is how an environment's servers are taken out of traffic
+// and put back.
+type LoadBalancer struct {
+	// Type is haproxy or command.
+	Type string `yaml:"type"`
+	// Address is HAProxy's runtime API: a unix socket path or host:port.
+	Address string `yaml:"address,omitempty"`
+	// Backend is the HAProxy backend holding the servers.
+	Backend string `yaml:"backend,omitempty"`
+	// Timeout bounds each call to the load balancer (default 5s).
+	Timeout time.Duration `yaml:"timeout,omitempty"`
+	// Drain, Ready and Maint are shell commands (type command) run on the
+	// daemon's machine with GITFLEET_LB_SERVER set to the server's name in
+	// the load balancer; Maint defaults to Drain.
+	Drain string `yaml:"drain,omitempty"`
+	Ready string `yaml:"ready,omitempty"`
+	Maint string `yaml:"maint,omitempty"`
+	// State prints one line per server: name, ready|drain|maint, and
+	// optionally up|down and the current session count.
+	State string `yaml:"state,omitempty"`
 }
 
 // InGroups reports whether the server belongs to any of groups; an empty
@@ -130,7 +178,15 @@ type Strategy string
 
 // The strategies.
 const (
-	Live Strategy = "live"
+	Live     Strategy = "live"
+	Rolling  Strategy = "rolling"
+	Parallel Strategy = "parallel"
+)
+
+// The groups of servers of the parallel strategy.
+const (
+	GroupBlue  = "blue"
+	GroupGreen = "green"
 )
 
 // Release pins the version of an App in an Environment.
@@ -140,7 +196,9 @@ type Release struct {
 	Environment string   `yaml:"environment"`
 	Version     string   `yaml:"version"`
 	Strategy    Strategy `yaml:"strategy,omitempty"`
-	Live        LiveOpts `yaml:"live,omitempty"`
+	Live        LiveOpts     `yaml:"live,omitempty"`
+	Rolling     RollingOpts  `yaml:"rolling,omitempty"`
+	Parallel    ParallelOpts `yaml:"parallel,omitempty"`
 
 	src source
 }
@@ -149,6 +207,77 @@ type Release struct {
 type LiveOpts struct {
 	// Parallelism is how many servers are activated at once (default 10).
 	Parallelism int `yaml:"parallelism,omitempty"`
+}
+
+// RollingOpts tunes the rolling strategy.
+type RollingOpts struct {
+	// Batch is how many servers are taken out at a time: a count or a
+	// percentage of the release's servers, rounded up (default 1).
+	Batch Amount `yaml:"batch,omitempty"`
+	// MaxUnavailable bounds the servers out of the load balancer at once,
+	// those already out for any reason included (default: the batch).
+	MaxUnavailable Amount `yaml:"maxUnavailable,omitempty"`
+	// Pause is the wait between batches.
+	Pause time.Duration `yaml:"pause,omitempty"`
+	// DrainTimeout bounds the wait for a drained server's sessions to end
+	// (default 30s).
+	DrainTimeout time.Duration `yaml:"drainTimeout,omitempty"`
+	// MaxFailures is how many servers may fail before the rollout stops
+	// and the failed batch goes back (default 0).
+	MaxFailures int `yaml:"maxFailures,omitempty"`
+}
+
+// ParallelOpts tunes the parallel (blue/green) strategy.
+type ParallelOpts struct {
+	// DrainTimeout bounds the wait for the old group's sessions to end
+	// after the switch (default 30s).
+	DrainTimeout time.Duration `yaml:"drainTimeout,omitempty"`
+	// Parallelism is how many servers of the idle group are activated at
+	// once (default 10).
+	Parallelism int `yaml:"parallelism,omitempty"`
+}
+
+// Amount is a count or a percentage ("25%").
+type Amount struct {
+	N       int
+	Percent bool
+}
+
+// Of is the amount of total, a percentage rounded up; at least 1 when the
+// amount is not zero.
+func (a Amount) Of(total int) int {
+	if !a.Percent {
+		return a.N
+	}
+	n := (a.N*total + 99) / 100
+	if n < 1 && a.N > 0 {
+		n = 1
+	}
+	return n
+}
+
+func (a Amount) IsZero() bool { return a.N == 0 && !a.Percent }
+
+func (a Amount) String() string {
+	if a.Percent {
+		return strconv.Itoa(a.N) + "%"
+	}
+	return strconv.Itoa(a.N)
+}
+
+// UnmarshalYAML takes 3 or "25%".
+func (a *Amount) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("want a count or a percentage such as 25%%")
+	}
+	v := strings.TrimSpace(n.Value)
+	pct := strings.HasSuffix(v, "%")
+	num, err := strconv.Atoi(strings.TrimSuffix(v, "%"))
+	if err != nil {
+		return fmt.Errorf("%q: want a count or a percentage such as 25%%", n.Value)
+	}
+	*a = Amount{N: num, Percent: pct}
+	return nil
 }
 
 // Key identifies a Release: one per app and environment.

@@ -18,6 +18,8 @@ const (
 	DefaultHealthInterval  = 2 * time.Second
 	DefaultHealthTimeout   = 10 * time.Second
 	DefaultLiveParallelism = 10
+	DefaultDrainTimeout    = 30 * time.Second
+	DefaultLBTimeout       = 5 * time.Second
 )
 
 var (
@@ -100,6 +102,54 @@ func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList
 		for j, g := range s.Groups {
 			checkName(e.PosOf(field+".groups."+strconv.Itoa(j)), "group name", g, errs)
 		}
+		if s.LBName != "" && strings.ContainsAny(s.LBName, " \t\n/") {
+			errs.add(e.PosOf(field+".lbName"), "invalid lbName %q for server %q: no spaces or '/'", s.LBName, s.Name)
+		}
+	}
+	if lb := e.LoadBalancer; lb != nil {
+		validateLB(e, lb, errs)
+	}
+}
+
+func validateLB(e *Environment, lb *LoadBalancer, errs *errorList) {
+	const f = "loadBalancer"
+	switch lb.Type {
+	case LBHAProxy:
+		if lb.Address == "" {
+			errs.add(e.PosOf(f), "loadBalancer.address is required for haproxy: its runtime API socket (a path) or host:port")
+		}
+		if lb.Backend == "" {
+			errs.add(e.PosOf(f), "loadBalancer.backend is required for haproxy")
+		} else if strings.ContainsAny(lb.Backend, " \t\n/") {
+			errs.add(e.PosOf(f+".backend"), "invalid loadBalancer.backend %q", lb.Backend)
+		}
+		for _, k := range []string{"drain", "ready", "maint", "state"} {
+			if e.src.lines[f+"."+k] != 0 {
+				errs.add(e.PosOf(f+"."+k), "loadBalancer.%s is for type command, not haproxy", k)
+			}
+		}
+	case LBCommand:
+		if strings.TrimSpace(lb.Drain) == "" || strings.TrimSpace(lb.Ready) == "" || strings.TrimSpace(lb.State) == "" {
+			errs.add(e.PosOf(f), "loadBalancer of type command needs drain, ready and state commands")
+		}
+		if lb.Address != "" || lb.Backend != "" {
+			errs.add(e.PosOf(f), "loadBalancer.address and backend are for type haproxy, not command")
+		}
+	case "":
+		errs.add(e.PosOf(f), "loadBalancer.type is required (haproxy or command)")
+	default:
+		errs.add(e.PosOf(f+".type"), "unknown loadBalancer.type %q (want haproxy or command)", lb.Type)
+	}
+	if lb.Timeout == 0 {
+		lb.Timeout = DefaultLBTimeout
+	}
+	checkDuration(e.PosOf(f+".timeout"), "loadBalancer.timeout", lb.Timeout, 10*time.Millisecond, 5*time.Minute, errs)
+	names := map[string]string{}
+	for i, s := range e.Servers {
+		if other, dup := names[s.LB()]; dup {
+			errs.add(e.PosOf("servers."+strconv.Itoa(i)), "servers %q and %q have the same name %q in the load balancer", other, s.Name, s.LB())
+		}
+		names[s.LB()] = s.Name
 	}
 }
 
@@ -204,10 +254,20 @@ func validateRelease(d *Desired, r *Release, errs *errorList) {
 		r.Strategy = Live
 	}
 	switch r.Strategy {
-	case Live:
+	case Live, Rolling, Parallel:
+		if r.Strategy != Live && env != nil && env.LoadBalancer == nil {
+			errs.add(r.PosOf("strategy"), "strategy %s needs a loadBalancer in environment %q (%s)", r.Strategy, env.Name, env.Pos())
+		}
 	default:
-		errs.add(r.PosOf("strategy"), "unknown strategy %q (want %s)", r.Strategy, Live)
+		errs.add(r.PosOf("strategy"), "unknown strategy %q (want live, rolling or parallel)", r.Strategy)
 	}
+	for _, o := range []Strategy{Live, Rolling, Parallel} {
+		if o != r.Strategy && r.src.lines[string(o)] != 0 {
+			errs.add(r.PosOf(string(o)), "%s options set, but the strategy is %s", o, r.Strategy)
+		}
+	}
+	validateRolling(r, errs)
+	validateParallel(r, env, app, errs)
 	if r.Live.Parallelism == 0 {
 		r.Live.Parallelism = DefaultLiveParallelism
 	}
@@ -216,6 +276,71 @@ func validateRelease(d *Desired, r *Release, errs *errorList) {
 	}
 	if env != nil && app != nil && len(Targets(env, app)) == 0 {
 		errs.add(r.Pos(), "no server of environment %q is in the groups %v of app %q", env.Name, app.Groups, app.Name)
+	}
+}
+
+func validateRolling(r *Release, errs *errorList) {
+	o := &r.Rolling
+	if o.Batch.IsZero() {
+		o.Batch = Amount{N: 1}
+	}
+	checkAmount(r.PosOf("rolling.batch"), "rolling.batch", o.Batch, errs)
+	if o.MaxUnavailable.IsZero() {
+		o.MaxUnavailable = o.Batch
+	}
+	checkAmount(r.PosOf("rolling.maxUnavailable"), "rolling.maxUnavailable", o.MaxUnavailable, errs)
+	if o.Pause != 0 {
+		checkDuration(r.PosOf("rolling.pause"), "rolling.pause", o.Pause, time.Millisecond, time.Hour, errs)
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	checkDuration(r.PosOf("rolling.drainTimeout"), "rolling.drainTimeout", o.DrainTimeout, time.Millisecond, time.Hour, errs)
+	if o.MaxFailures < 0 || o.MaxFailures > 10000 {
+		errs.add(r.PosOf("rolling.maxFailures"), "rolling.maxFailures %d out of range 0..10000", o.MaxFailures)
+	}
+}
+
+func validateParallel(r *Release, env *Environment, app *App, errs *errorList) {
+	o := &r.Parallel
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	checkDuration(r.PosOf("parallel.drainTimeout"), "parallel.drainTimeout", o.DrainTimeout, time.Millisecond, time.Hour, errs)
+	if o.Parallelism == 0 {
+		o.Parallelism = DefaultLiveParallelism
+	}
+	if o.Parallelism < 1 || o.Parallelism > 10000 {
+		errs.add(r.PosOf("parallel.parallelism"), "parallel.parallelism %d out of range 1..10000", o.Parallelism)
+	}
+	if r.Strategy != Parallel || env == nil || app == nil {
+		return
+	}
+	var blue, green int
+	for _, s := range Targets(env, app) {
+		b, g := s.InGroups([]string{GroupBlue}), s.InGroups([]string{GroupGreen})
+		switch {
+		case b && g:
+			errs.add(r.PosOf("strategy"), "strategy parallel: server %q is in both groups blue and green", s.Name)
+		case b:
+			blue++
+		case g:
+			green++
+		default:
+			errs.add(r.PosOf("strategy"), "strategy parallel: server %q is in neither group blue nor green", s.Name)
+		}
+	}
+	if blue == 0 || green == 0 {
+		errs.add(r.PosOf("strategy"), "strategy parallel needs servers in both groups blue and green (has %d blue, %d green)", blue, green)
+	}
+}
+
+func checkAmount(p Pos, field string, a Amount, errs *errorList) {
+	switch {
+	case a.Percent && (a.N < 1 || a.N > 100):
+		errs.add(p, "%s %s out of range 1%%..100%%", field, a)
+	case !a.Percent && (a.N < 1 || a.N > 10000):
+		errs.add(p, "%s %s out of range 1..10000", field, a)
 	}
 }
 
