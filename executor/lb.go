@@ -305,4 +305,3 @@ func (c *CommandLB) Set(ctx context.Context, server string, state LBAdmin) error
 	_, err := c.run(ctx, command, "GITFLEET_LB_SERVER="+server, "GITFLEET_LB_STATE="+string(state))
 	return err
 }
-

@@ -191,11 +191,11 @@ const (
 
 // Release pins the version of an App in an Environment.
 type Release struct {
-	Kind        string   `yaml:"kind"`
-	App         string   `yaml:"app"`
-	Environment string   `yaml:"environment"`
-	Version     string   `yaml:"version"`
-	Strategy    Strategy `yaml:"strategy,omitempty"`
+	Kind        string       `yaml:"kind"`
+	App         string       `yaml:"app"`
+	Environment string       `yaml:"environment"`
+	Version     string       `yaml:"version"`
+	Strategy    Strategy     `yaml:"strategy,omitempty"`
 	Live        LiveOpts     `yaml:"live,omitempty"`
 	Rolling     RollingOpts  `yaml:"rolling,omitempty"`
 	Parallel    ParallelOpts `yaml:"parallel,omitempty"`
