@@ -173,6 +173,103 @@ func (x *Executor) Activate(ctx context.Context, r Request) error {
 	return nil
 }
 
+// Check runs the app's health check against the release current points
+// to (r.Release), as a server is put back into its load balancer.
+func (x *Executor) Check(ctx context.Context, r Request) error {
+	h := r.App.Health
+	if h == nil {
+		return nil
+	}
+	dir := path.Join(r.App.DeployTo, "releases", r.Release.ID)
+	if err := x.health(ctx, r, dir, x.commandEnv(r, r.Release, ""), h); err != nil {
+		return fmt.Errorf("health check of %s %s on %s: %w", r.App.Name, r.Release.Version, r.Server.Name, err)
+	}
+	return nil
+}
+
+// RollBack returns a server on which r.Release was activated to the release
+// to (still staged there): switch, activate command and health check, and
+// the marker records r.Release as failed at this revision for the reason
+// given, stopping the rollout (so it is held, not retried).
+func (x *Executor) RollBack(ctx context.Context, r Request, to, reason string) error {
+	fail := func(step string, err error) error {
+		return fmt.Errorf("roll back %s on %s to %s: %s: %w", r.App.Name, r.Server.Name, to, step, err)
+	}
+	dt := r.App.DeployTo
+	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
+	if err != nil {
+		return fail("inspect", err)
+	}
+	st := states[dt]
+	if st == nil || !st.IsStaged(to) {
+		return fail("check", fmt.Errorf("%s: %w", to, ErrNotStaged))
+	}
+	m := st.Marker
+	if m == nil {
+		m = &Marker{}
+	}
+	m.App, m.Environment = r.App.Name, r.Environment
+	back := Release{ID: to, Version: VersionOf(to)}
+	if st.Current != to {
+		m.Pending = &Attempt{Release: to, Previous: st.Current, Revision: r.Revision, At: x.now()}
+		if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
+			return fail("write state", err)
+		}
+		if err := x.T.Switch(ctx, r.Server, dt, to); err != nil {
+			return fail("switch current", err)
+		}
+		r.Log.Warn("switched back", "release", to, "from", st.Current, "reason", reason)
+	}
+	rb := r
+	rb.Release = back
+	se := x.bringUp(ctx, rb, back, r.Release.ID)
+	m.Pending = nil
+	m.Release, m.Commit, m.Revision, m.ActivatedAt = to, "", r.Revision, x.now()
+	m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason, StopsRollout: true}
+	if err := x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m); err != nil {
+		return fail("write state", err)
+	}
+	if se != nil {
+		return fail(se.step, se.err)
+	}
+	return nil
+}
+
+// MarkRolloutFailed records on the server that r.Release stopped its
+// rollout at this revision, keeping the error already recorded if any.
+func (x *Executor) MarkRolloutFailed(ctx context.Context, r Request, reason string) error {
+	dt := r.App.DeployTo
+	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
+	if err != nil {
+		return err
+	}
+	m := &Marker{App: r.App.Name, Environment: r.Environment}
+	if st := states[dt]; st != nil && st.Marker != nil {
+		m = st.Marker
+	}
+	if m.Failed == nil || m.Failed.Release != r.Release.ID || m.Failed.Revision != r.Revision {
+		m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason}
+	}
+	m.Failed.StopsRollout = true
+	return x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m)
+}
+
+// ClearFailed forgets a recorded failure of the app on the server, so that
+// the release is tried again (gitfleet sync --retry). It reports whether
+// there was one.
+func (x *Executor) ClearFailed(ctx context.Context, srv *spec.Server, app *spec.App) (bool, error) {
+	states, err := x.T.Inspect(ctx, srv, []string{app.DeployTo})
+	if err != nil {
+		return false, err
+	}
+	st := states[app.DeployTo]
+	if st == nil || st.Marker == nil || st.Marker.Failed == nil {
+		return false, nil
+	}
+	st.Marker.Failed = nil
+	return true, x.T.WriteMarker(ctx, srv, app.DeployTo, st.Marker)
+}
+
 type stepError struct {
 	step string
 	err  error

@@ -30,6 +30,10 @@ type Attempt struct {
 	Revision string    `json:"revision"`
 	At       time.Time `json:"at"`
 	Error    string    `json:"error,omitempty"`
+	// StopsRollout marks a failure that stopped a rolling or parallel
+	// rollout (or an operator's rollback): the whole release is held at
+	// this revision, not only this server.
+	StopsRollout bool `json:"stopsRollout,omitempty"`
 }
 
 // AppState is what one app's deployTo holds on a server.

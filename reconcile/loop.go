@@ -32,7 +32,9 @@ type Controller struct {
 	// Failures, when set, keeps the last failed step of every server for
 	// the plans to show.
 	Failures *Failures
-	Now      func() time.Time
+	// LBs gives the environments' load balancers (default DefaultLBs).
+	LBs LBFunc
+	Now func() time.Time
 
 	mu           sync.Mutex
 	desired      *Desired
@@ -183,7 +185,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 		c.Metrics.ReconcileDone(time.Since(start), c.Now(), reasons...)
 	}()
 
-	obs := Observe(stop, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout)
+	obs := c.observe(stop, d)
 	plan := MakePlan(d, obs, c.Now())
 	pr.Plan = plan
 	c.recordStatus(plan)
@@ -218,7 +220,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 		byEnv[ch.Environment] = append(byEnv[ch.Environment], ch)
 	}
 	sort.Strings(envs)
-	ro := &Rollout{Exec: c.Exec, Log: c.Log, StageParallelism: c.StageParallelism, Now: c.Now}
+	ro := &Rollout{Exec: c.Exec, Log: c.Log, StageParallelism: c.StageParallelism, LBs: c.LBs, Now: c.Now}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, env := range envs {
@@ -247,11 +249,23 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	// Refresh the standing for dashboards; what is still out of sync is
 	// retried by the next pass, never in a loop.
 	if stop.Err() == nil {
-		after := MakePlan(d, Observe(stop, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout), c.Now())
+		after := MakePlan(d, c.observe(stop, d), c.Now())
 		c.recordStatus(after)
 		c.noteFailures(after, nil)
 	}
 	return pr
+}
+
+// observe looks at the servers and the load balancers.
+func (c *Controller) observe(ctx context.Context, d *Desired) *Observed {
+	obs := Observe(ctx, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout)
+	obs.LB = ObserveLBs(ctx, c.LBs, d.Spec)
+	for env, o := range obs.LB {
+		if o.Err != nil {
+			c.Log.Warn("load balancer unreachable", "environment", env, "err", o.Err)
+		}
+	}
+	return obs
 }
 
 // noteFailures keeps the failures file in step with a plan or a rollout

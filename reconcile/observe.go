@@ -14,6 +14,13 @@ type Executor interface {
 	Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) executor.ServerState
 	Stage(ctx context.Context, r executor.Request) error
 	Activate(ctx context.Context, r executor.Request) error
+	// Check health-checks the release a server is on, before it goes back
+	// into its load balancer.
+	Check(ctx context.Context, r executor.Request) error
+	// RollBack returns a server to the release to and holds r.Release.
+	RollBack(ctx context.Context, r executor.Request, to, reason string) error
+	// MarkRolloutFailed holds r.Release at this revision on the server.
+	MarkRolloutFailed(ctx context.Context, r executor.Request, reason string) error
 }
 
 // Observe looks at every server that a Release targets, at most parallelism

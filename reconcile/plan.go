@@ -54,6 +54,19 @@ type Change struct {
 	To          string          `json:"to"` // release ID
 	Servers     []*ServerChange `json:"servers"`
 	Reason      string          `json:"reason"`
+	// Batches are the rolling strategy's batches of servers, in order.
+	Batches [][]string `json:"batches,omitempty"`
+	// Switch is the parallel strategy's switch of the load balancer.
+	Switch *Switch `json:"switch,omitempty"`
+}
+
+// Switch moves the traffic of a parallel release from one group to the
+// other.
+type Switch struct {
+	From    string   `json:"from,omitempty"` // "blue", "green", or "" when neither takes traffic
+	To      string   `json:"to"`
+	Servers []string `json:"servers"` // the group that goes live
+	Old     []string `json:"old"`     // the group that goes idle
 }
 
 // Key is the change's release key.
@@ -65,7 +78,12 @@ type ServerChange struct {
 	From     string `json:"from,omitempty"` // release ID, or what current points to
 	Stage    bool   `json:"stage"`          // the release must be distributed first
 	Activate bool   `json:"activate"`
-	Reason   string `json:"reason"`
+	// Restore puts a server on a whole release back into the load
+	// balancer after a health check; TakeOut drains it and puts it in
+	// maintenance (an idle blue/green group).
+	Restore bool   `json:"restore,omitempty"`
+	TakeOut bool   `json:"takeOut,omitempty"`
+	Reason  string `json:"reason"`
 	// LastFailure is this server's last failed attempt at this release,
 	// when one is known (see Failures).
 	LastFailure *Failure `json:"lastFailure,omitempty"`
@@ -79,6 +97,9 @@ type AppStatus struct {
 	Release     string            `json:"release"`
 	Counts      map[SyncState]int `json:"counts"`
 	Servers     []*ServerStatus   `json:"servers"`
+	// Note says why the release's change is held as a whole (a rollout
+	// that failed at this revision, an unreadable load balancer).
+	Note string `json:"note,omitempty"`
 }
 
 // ServerStatus is one server's standing for one app.
@@ -104,6 +125,8 @@ func (p *Plan) Pending() int {
 // Observed is what the fleet held when it was looked at, by server name.
 type Observed struct {
 	Servers map[string]*executor.ServerState
+	// LB is what the load balancers said, by environment.
+	LB map[string]*LBObservation
 }
 
 // MakePlan compares the desired state with the observed fleet. It is pure:
@@ -138,9 +161,17 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 			}
 			ch.Servers = append(ch.Servers, sc)
 		}
-		p.Status = append(p.Status, st)
 		if ch != nil {
 			ch.Reason = summarize(ch, len(targets))
+		}
+		switch r.Strategy {
+		case spec.Rolling:
+			ch = planRolling(d, o, r, env, app, rel, targets, st, ch)
+		case spec.Parallel:
+			ch = planParallel(d, o, r, env, app, rel, targets, st, ch)
+		}
+		p.Status = append(p.Status, st)
+		if ch != nil {
 			p.Changes = append(p.Changes, ch)
 		}
 	}

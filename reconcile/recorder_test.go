@@ -79,3 +79,27 @@ func (r *recorder) Calls() []string {
 	defer r.mu.Unlock()
 	return append([]string(nil), r.calls...)
 }
+
+func (r *recorder) Check(ctx context.Context, req executor.Request) error {
+	var real func(context.Context, executor.Request) error
+	if r.next != nil {
+		real = r.next.Check
+	}
+	return r.step(ctx, "check", req, real)
+}
+
+func (r *recorder) RollBack(ctx context.Context, req executor.Request, to, reason string) error {
+	real := func(ctx context.Context, req executor.Request) error { return r.next.RollBack(ctx, req, to, reason) }
+	if r.next == nil {
+		real = nil
+	}
+	return r.step(ctx, "rollback", req, real)
+}
+
+func (r *recorder) MarkRolloutFailed(ctx context.Context, req executor.Request, reason string) error {
+	real := func(ctx context.Context, req executor.Request) error { return r.next.MarkRolloutFailed(ctx, req, reason) }
+	if r.next == nil {
+		real = nil
+	}
+	return r.step(ctx, "markfailed", req, real)
+}

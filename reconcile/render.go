@@ -27,6 +27,16 @@ func (p *Plan) WriteText(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(ew, "\n%s %s: %s rollout of %s (lane %s)%s\n  %s\n", key, st.Version, c.Strategy, c.To, c.Lane, attention(st), c.Reason)
+		for i, b := range c.Batches {
+			fmt.Fprintf(ew, "  batch %d: %s\n", i+1, strings.Join(b, ", "))
+		}
+		if sw := c.Switch; sw != nil {
+			fmt.Fprintf(ew, "  switch %s: %s in", switchText(sw), strings.Join(sw.Servers, ", "))
+			if len(sw.Old) > 0 && sw.From != "" {
+				fmt.Fprintf(ew, ", %s out (kept on their release for a rollback)", strings.Join(sw.Old, ", "))
+			}
+			fmt.Fprintln(ew)
+		}
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
 		for _, s := range c.Servers {
 			from := s.From
@@ -43,6 +53,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	var notes []string
 	for _, st := range p.Status {
+		if st.Note != "" {
+			notes = append(notes, fmt.Sprintf("  %s/%s\t(all)\theld: %s", st.Environment, st.App, st.Note))
+		}
 		for _, s := range st.Servers {
 			switch {
 			case s.State == Unreachable:
@@ -97,6 +110,9 @@ func attention(st *AppStatus) string {
 	if held > 0 {
 		parts = append(parts, fmt.Sprintf("%d held", held))
 	}
+	if st.Note != "" {
+		parts = append(parts, "held")
+	}
 	if len(parts) == 0 {
 		return ""
 	}
@@ -105,6 +121,10 @@ func attention(st *AppStatus) string {
 
 func steps(s *ServerChange) string {
 	switch {
+	case s.Restore:
+		return "check, ready"
+	case s.TakeOut:
+		return "drain, maint"
 	case s.Stage && s.Activate:
 		return "stage, activate"
 	case s.Stage:

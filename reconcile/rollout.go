@@ -72,7 +72,10 @@ type Rollout struct {
 	Log  *slog.Logger
 	// StageParallelism bounds how many servers are staged at once.
 	StageParallelism int
-	Now              func() time.Time
+	// LBs gives the load balancers of the rolling and parallel strategies
+	// (default DefaultLBs).
+	LBs LBFunc
+	Now func() time.Time
 }
 
 // Execute carries out one change. Steps already started finish even when
@@ -83,6 +86,10 @@ func (ro *Rollout) Execute(ctx, stop context.Context, d *Desired, ch *Change) *R
 	switch ch.Strategy {
 	case spec.Live:
 		ro.live(ctx, stop, d, ch, res)
+	case spec.Rolling:
+		ro.rolling(ctx, stop, d, ch, res)
+	case spec.Parallel:
+		ro.parallel(ctx, stop, d, ch, res)
 	default:
 		// Unreachable: spec validation accepts only known strategies.
 		for _, s := range ch.Servers {

@@ -62,6 +62,8 @@ type daemon struct {
 	addr string
 	logs *syncBuffer
 	done chan error
+	// bound is how long waitFor waits (default 20s).
+	bound time.Duration
 }
 
 type syncBuffer struct {
@@ -126,7 +128,11 @@ func startDaemon(t *testing.T, config string, wrap ...string) *daemon {
 // waitFor polls cond for up to 20 seconds.
 func (d *daemon) waitFor(what string, cond func() bool) {
 	d.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	bound := d.bound
+	if bound == 0 {
+		bound = 20 * time.Second
+	}
+	deadline := time.Now().Add(bound)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-d.done:
@@ -138,7 +144,7 @@ func (d *daemon) waitFor(what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	d.t.Fatalf("timed out after 20s waiting for %s", what)
+	d.t.Fatalf("timed out after %s waiting for %s", bound, what)
 }
 
 // metric returns the value of the first sample whose line starts with

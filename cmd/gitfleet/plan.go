@@ -60,6 +60,7 @@ func newPlanCmd() *cobra.Command {
 				return &exitError{1, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)}
 			}
 			obs := reconcile.Observe(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
+			obs.LB = reconcile.ObserveLBs(cmd.Context(), nil, d.Spec)
 			p := reconcile.MakePlan(d, obs, time.Now().UTC())
 			// The daemon's record of failed steps says why a server is
 			// still out of sync; plan only reads it.

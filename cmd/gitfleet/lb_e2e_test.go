@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/lbtest"
+)
+
+// lbFleet is a desired state, a local fleet and a real HAProxy in front of
+// it: every server runs the version app on its own 127.0.0.4x address,
+// started and restarted by the App's activate command.
+type lbFleet struct {
+	dir     string
+	servers []string
+	hosts   []string
+	port    int
+	h       *lbtest.HAProxy
+}
+
+const restartScript = `#!/bin/sh
+# Restart the version app of this server on this release.
+set -eu
+run="$GITFLEET_DEPLOY_TO/../run"
+pidf="$run/app.pid"
+if [ -f "$pidf" ]; then
+  pid=$(cat "$pidf")
+  kill -TERM "$pid" 2>/dev/null || true
+  i=0
+  while [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && [ $i -lt 200 ]; do
+    sleep 0.02; i=$((i+1))
+  done
+fi
+flags=""
+[ -f unhealthy ] && flags="-unhealthy"
+setsid %s -addr "$(cat "$run/host"):%d" -version "$(cat VERSION)" -pidfile "$pidf" $flags > "$run/app.log" 2>&1 < /dev/null &
+`
+
+// newLBFleet writes n servers (groups blue for the first half, green for
+// the rest), versions v1, v2 and v3 (v3 fails its health check), and the
+// release of app web at v1 with the strategy given.
+func newLBFleet(t *testing.T, n int, release string) *lbFleet {
+	t.Helper()
+	bin := lbtest.BuildApp(t)
+	f := &lbFleet{dir: t.TempDir(), port: lbtest.FreePort(t)}
+	var backends []lbtest.Backend
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("web-%d", i)
+		host := fmt.Sprintf("127.0.0.%d", 40+i)
+		f.servers = append(f.servers, name)
+		f.hosts = append(f.hosts, host)
+		backends = append(backends, lbtest.Backend{Name: name, Addr: fmt.Sprintf("%s:%d", host, f.port)})
+		write(t, filepath.Join(f.dir, "fleet", name, "srv", "run", "host"), host)
+	}
+	f.h = lbtest.Start(t, backends)
+	var env strings.Builder
+	fmt.Fprintf(&env, "kind: Environment\nname: production\nloadBalancer: {type: haproxy, address: %s, backend: %s, timeout: 2s}\nservers:\n", f.h.Socket, f.h.Backend)
+	for i, name := range f.servers {
+		group := "blue"
+		if i >= n/2 {
+			group = "green"
+		}
+		fmt.Fprintf(&env, "  - {name: %s, address: %s, groups: [web, %s]}\n", name, f.hosts[i], group)
+	}
+	write(t, filepath.Join(f.dir, "desired", "environments.yaml"), env.String())
+	write(t, filepath.Join(f.dir, "desired", "apps.yaml"), fmt.Sprintf(`kind: App
+name: web
+artifact: {path: artifacts/web}
+deployTo: /srv/web
+groups: [web]
+activate: ./bin/restart
+activateTimeout: 20s
+health: {http: "http://{host}:%d/health", attempts: 40, interval: 50ms, timeout: 1s}
+`, f.port))
+	for _, v := range []string{"v1", "v2", "v3"} {
+		art := filepath.Join(f.dir, "desired", "artifacts", "web", v)
+		write(t, filepath.Join(art, "VERSION"), v+"\n")
+		write(t, filepath.Join(art, "bin", "restart"), fmt.Sprintf(restartScript, bin, f.port))
+		os.Chmod(filepath.Join(art, "bin", "restart"), 0o755)
+		if v == "v3" {
+			write(t, filepath.Join(art, "unhealthy"), "this version fails its health check\n")
+		}
+	}
+	f.setRelease(t, "v1", release)
+	write(t, filepath.Join(f.dir, "gitfleet.yaml"), `source:
+  directory: {path: desired, debounce: 50ms}
+transport:
+  local: {root: fleet}
+stateDir: state
+resync: 1s
+`)
+	t.Cleanup(func() {
+		// The apps run on their own: stop them.
+		for _, name := range f.servers {
+			if b, err := os.ReadFile(filepath.Join(f.dir, "fleet", name, "srv", "run", "app.pid")); err == nil {
+				var pid int
+				fmt.Sscan(string(b), &pid)
+				if pid > 0 {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	})
+	return f
+}
+
+func (f *lbFleet) setRelease(t *testing.T, version, strategy string) {
+	t.Helper()
+	write(t, filepath.Join(f.dir, "desired", "release.yaml"), fmt.Sprintf("kind: Release\napp: web\nenvironment: production\nversion: %s\n%s\n", version, strategy))
+}
+
+func (f *lbFleet) config() string { return filepath.Join(f.dir, "gitfleet.yaml") }
+
+// active is the version current points to on server i.
+func (f *lbFleet) active(i int) string {
+	target, err := os.Readlink(filepath.Join(f.dir, "fleet", f.servers[i], "srv", "web", "current"))
+	if err != nil {
+		return ""
+	}
+	v, _, _ := strings.Cut(strings.TrimPrefix(target, "releases/"), "-")
+	return v
+}
+
+// lbStates is every server's administrative state and whether HAProxy
+// finds it up, from HAProxy itself.
+func (f *lbFleet) lbStates(t *testing.T) map[string]string {
+	out := f.h.Command(t, "show servers state "+f.h.Backend)
+	res := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		fs := strings.Fields(line)
+		if len(fs) < 7 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		// srv_name, srv_op_state, srv_admin_state
+		state := "ready"
+		switch adm := fs[6]; {
+		case adm == "0":
+		case adm == "8" || adm == "16":
+			state = "drain"
+		default:
+			state = "maint(" + adm + ")"
+		}
+		if fs[5] != "2" {
+			state += ",down"
+		}
+		res[fs[3]] = state
+	}
+	return res
+}
+
+// onVersion says whether every server in idx runs version and is ready
+// and up in HAProxy.
+func (f *lbFleet) onVersion(t *testing.T, version string, idx ...int) bool {
+	st := f.lbStates(t)
+	for _, i := range idx {
+		if f.active(i) != version || st[f.servers[i]] != "ready" {
+			return false
+		}
+	}
+	return true
+}
+
+func all(n int) []int {
+	var idx []int
+	for i := 0; i < n; i++ {
+		idx = append(idx, i)
+	}
+	return idx
+}
+
+const rollingRelease = "strategy: rolling\nrolling: {batch: 1, maxUnavailable: 1, pause: 300ms, drainTimeout: 5s}"
+
+// TestRollingUnderLoad: a rolling rollout from v1 to v2 while requests go
+// through HAProxy: none fails.
+func TestRollingUnderLoad(t *testing.T) {
+	f := newLBFleet(t, 4, rollingRelease)
+	d := startDaemon(t, f.config())
+	d.bound = 60 * time.Second
+	d.waitFor("every server on v1 and in HAProxy", func() bool { return f.onVersion(t, "v1", all(4)...) })
+
+	load := lbtest.StartLoad(t, "http://"+f.h.Frontend+"/", 8, 200000, 2*time.Minute)
+	d.waitFor("some traffic before the rollout", func() bool { return load.Total() >= 2000 })
+	f.setRelease(t, "v2", rollingRelease)
+	d.waitFor("every server on v2 and in HAProxy", func() bool { return f.onVersion(t, "v2", all(4)...) })
+	d.waitFor("at least 10,000 requests", func() bool { return load.Total() >= 10000 })
+	total, failed, errs, versions := load.Stop()
+	t.Logf("rolling rollout under load: %d requests, %d failed, by version %v", total, failed, versions)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed during the rolling rollout, e.g. %v", failed, total, errs)
+	}
+	if versions["v1"] == 0 || versions["v2"] == 0 {
+		t.Errorf("answers by version %v: want both v1 and v2", versions)
+	}
+	if !strings.Contains(d.logs.String(), `"msg":"rolling batch"`) {
+		t.Error("no rolling batches in the logs")
+	}
+	d.stop()
+}
