@@ -97,7 +97,9 @@ func (r *recorder) RollBack(ctx context.Context, req executor.Request, to, reaso
 }
 
 func (r *recorder) MarkRolloutFailed(ctx context.Context, req executor.Request, reason string) error {
-	real := func(ctx context.Context, req executor.Request) error { return r.next.MarkRolloutFailed(ctx, req, reason) }
+	real := func(ctx context.Context, req executor.Request) error {
+		return r.next.MarkRolloutFailed(ctx, req, reason)
+	}
 	if r.next == nil {
 		real = nil
 	}
