@@ -50,6 +50,9 @@ func (c *Controller) init() {
 	c.mu.Unlock()
 }
 
+// Trigger asks for a pass as soon as the one under way, if any, is over.
+func (c *Controller) Trigger() { c.trigger() }
+
 func (c *Controller) trigger() {
 	c.init()
 	select {

@@ -201,3 +201,86 @@ func TestRollingUnderLoad(t *testing.T) {
 	}
 	d.stop()
 }
+
+const parallelRelease = "strategy: parallel\nparallel: {drainTimeout: 5s}"
+
+// blue and green of a 4-server fleet.
+var blue, green = []int{0, 1}, []int{2, 3}
+
+// maint says whether the servers are in maintenance in HAProxy.
+func (f *lbFleet) maint(t *testing.T, idx ...int) bool {
+	st := f.lbStates(t)
+	for _, i := range idx {
+		if !strings.HasPrefix(st[f.servers[i]], "maint") {
+			return false
+		}
+	}
+	return true
+}
+
+// TestParallelUnderLoad: blue/green from v1 to v2 under load, then a
+// rollback with `gitfleet rollback`: no request fails, the old group keeps
+// the previous release, and the daemon does not switch again.
+func TestParallelUnderLoad(t *testing.T) {
+	f := newLBFleet(t, 4, parallelRelease)
+	d := startDaemon(t, f.config())
+	d.bound = 60 * time.Second
+	// At first every server is ready in HAProxy (and down): a tie, so
+	// the release goes to green and blue is taken out.
+	live, idle := green, blue
+	d.waitFor("green on v1 and live, blue out", func() bool {
+		return f.onVersion(t, "v1", live...) && f.maint(t, idle...)
+	})
+	load := lbtest.StartLoad(t, "http://"+f.h.Frontend+"/", 8, 200000, 2*time.Minute)
+	d.waitFor("some traffic before the rollout", func() bool { return load.Total() >= 3000 })
+	f.setRelease(t, "v2", parallelRelease)
+	live, idle = idle, live
+	d.waitFor("blue on v2 and live, green out on v1", func() bool {
+		return f.onVersion(t, "v2", live...) && f.maint(t, idle...) && f.active(idle[0]) == "v1" && f.active(idle[1]) == "v1"
+	})
+	d.waitFor("at least 10,000 requests", func() bool { return load.Total() >= 10000 })
+	total, failed, errs, versions := load.Stop()
+	t.Logf("parallel rollout under load: %d requests, %d failed, by version %v", total, failed, versions)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed during the parallel rollout, e.g. %v", failed, total, errs)
+	}
+	if versions["v1"] == 0 || versions["v2"] == 0 {
+		t.Errorf("answers by version %v: want both v1 and v2", versions)
+	}
+	code, out, _ := run("plan", "--config", f.config())
+	if code != 0 || !strings.Contains(out, "in sync on 4 of 4 servers") {
+		t.Errorf("plan after the switch: exit %d, want in sync (the idle group keeps v1):\n%s", code, out)
+	}
+
+	// Switch back while green still holds v1, under load again.
+	load = lbtest.StartLoad(t, "http://"+f.h.Frontend+"/", 8, 200000, 2*time.Minute)
+	d.waitFor("traffic on v2", func() bool { return load.Total() >= 2000 })
+	code, out, errOut := run("rollback", "--config", f.config(), "production", "web")
+	if code != 0 {
+		t.Fatalf("rollback: exit %d\n%s%s", code, out, errOut)
+	}
+	if !f.onVersion(t, "v1", idle...) || !f.maint(t, live...) {
+		t.Fatalf("after rollback: HAProxy %v, want green live on v1 and blue out", f.lbStates(t))
+	}
+	time.Sleep(3 * time.Second) // three resyncs: the daemon must not switch again
+	total, failed, errs, versions = load.Stop()
+	t.Logf("rollback under load: %d requests, %d failed, by version %v", total, failed, versions)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed during the rollback, e.g. %v", failed, total, errs)
+	}
+	if !f.onVersion(t, "v1", idle...) || !f.maint(t, live...) || f.active(live[0]) != "v2" {
+		t.Errorf("the daemon undid the rollback: HAProxy %v", f.lbStates(t))
+	}
+	code, out, _ = run("plan", "--config", f.config())
+	if !strings.Contains(out, "rolled back") {
+		t.Errorf("plan after the rollback: exit %d, want the release held as rolled back:\n%s", code, out)
+	}
+
+	// sync --retry lets the daemon switch to v2 again.
+	code, out, errOut = run("sync", "--retry", "--config", f.config(), "production", "web")
+	if code != 0 || !strings.Contains(out, "cleared on 2 servers") {
+		t.Fatalf("sync --retry: exit %d\n%s%s", code, out, errOut)
+	}
+	d.waitFor("blue on v2 and live again", func() bool { return f.onVersion(t, "v2", live...) && f.maint(t, idle...) })
+	d.stop()
+}

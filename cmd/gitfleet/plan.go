@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/config"
+	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/reconcile"
 	"github.com/spf13/cobra"
 )
@@ -32,32 +34,10 @@ func newPlanCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			cmd.SetContext(ctx)
-			c, err := config.Load(cfgFile)
+			c, x, d, cleanup, err := loadDesired(cmd.Context(), cfgFile)
+			defer cleanup()
 			if err != nil {
 				return &exitError{1, err}
-			}
-			x, err := newExecutor(c)
-			if err != nil {
-				return &exitError{1, err}
-			}
-			// A Git source is fetched into a temporary directory: plan
-			// changes nothing, the daemon's state included.
-			tmp, err := os.MkdirTemp("", "gitfleet-plan-")
-			if err != nil {
-				return &exitError{1, err}
-			}
-			defer os.RemoveAll(tmp)
-			src, _, err := newSource(c, tmp, nil, nil, true)
-			if err != nil {
-				return &exitError{1, err}
-			}
-			snap, err := src.Snapshot(cmd.Context())
-			if err != nil {
-				return &exitError{1, err}
-			}
-			d, err := reconcile.Resolve(cmd.Context(), snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true))
-			if err != nil {
-				return &exitError{1, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)}
 			}
 			obs := reconcile.Observe(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
 			obs.LB = reconcile.ObserveLBs(cmd.Context(), nil, d.Spec)
@@ -86,4 +66,38 @@ func newPlanCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// loadDesired reads the configuration and the desired state once, the way
+// plan, rollback and sync do: a Git source and Git artifacts are fetched
+// into a temporary directory that cleanup removes, so that the daemon's
+// state is not touched.
+func loadDesired(ctx context.Context, cfgFile string) (c *config.Config, x *executor.Executor, d *reconcile.Desired, cleanup func(), err error) {
+	cleanup = func() {}
+	c, err = config.Load(cfgFile)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	x, err = newExecutor(c)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	tmp, err := os.MkdirTemp("", "gitfleet-plan-")
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	src, _, err := newSource(c, tmp, nil, nil, true)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	snap, err := src.Snapshot(ctx)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	d, err = reconcile.Resolve(ctx, snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true))
+	if err != nil {
+		return nil, nil, nil, cleanup, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)
+	}
+	return c, x, d, cleanup, nil
 }

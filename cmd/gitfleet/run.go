@@ -134,6 +134,11 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		Artifacts:          gitArtifacts(c, filepath.Join(c.StateDir, "artifacts"), false),
 		Now:                func() time.Time { return time.Now().UTC() },
 	}
+	// gitfleet sync --retry asks for a pass at once.
+	mux.HandleFunc("POST /api/v1/sync", func(w http.ResponseWriter, _ *http.Request) {
+		ctl.Trigger()
+		w.WriteHeader(http.StatusAccepted)
+	})
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- src.Watch(stop, ctl.Update) }()
 
