@@ -42,7 +42,7 @@ setsid %s -addr "$(cat "$run/host"):%d" -version "$(cat VERSION)" -pidfile "$pid
 `
 
 // newLBFleet writes n servers (groups blue for the first half, green for
-// the rest), versions v1, v2 and v3 (v3 fails its health check), and the
+// the rest), versions v1 to v6 (v3 fails its health check), and the
 // release of app web at v1 with the strategy given.
 func newLBFleet(t *testing.T, n int, release string) *lbFleet {
 	t.Helper()
@@ -77,7 +77,7 @@ activate: ./bin/restart
 activateTimeout: 20s
 health: {http: "http://{host}:%d/health", attempts: 40, interval: 50ms, timeout: 1s}
 `, f.port))
-	for _, v := range []string{"v1", "v2", "v3"} {
+	for _, v := range []string{"v1", "v2", "v3", "v4", "v5", "v6"} {
 		art := filepath.Join(f.dir, "desired", "artifacts", "web", v)
 		write(t, filepath.Join(art, "VERSION"), v+"\n")
 		write(t, filepath.Join(art, "bin", "restart"), fmt.Sprintf(restartScript, bin, f.port))
@@ -283,4 +283,99 @@ func TestParallelUnderLoad(t *testing.T) {
 	}
 	d.waitFor("blue on v2 and live again", func() bool { return f.onVersion(t, "v2", live...) && f.maint(t, idle...) })
 	d.stop()
+}
+
+// TestRollingFailedHealthCheckRollsBack: v3 fails its health check. With
+// batches of 2 and no failure budget, the first batch goes back to v2 and
+// into HAProxy, no request fails, the rollout is reported failed and the
+// release is held at this revision until sync --retry.
+func TestRollingFailedHealthCheckRollsBack(t *testing.T) {
+	const release = "strategy: rolling\nrolling: {batch: 2, maxUnavailable: 2, drainTimeout: 5s}"
+	f := newLBFleet(t, 4, release)
+	f.setRelease(t, "v2", release)
+	// A short health check, so the failure comes quickly.
+	apps := filepath.Join(f.dir, "desired", "apps.yaml")
+	b, _ := os.ReadFile(apps)
+	write(t, apps, strings.Replace(string(b), "attempts: 40", "attempts: 10", 1))
+	d := startDaemon(t, f.config())
+	d.bound = 60 * time.Second
+	d.waitFor("every server on v2 and in HAProxy", func() bool { return f.onVersion(t, "v2", all(4)...) })
+
+	load := lbtest.StartLoad(t, "http://"+f.h.Frontend+"/", 8, 200000, 2*time.Minute)
+	d.waitFor("some traffic before the rollout", func() bool { return load.Total() >= 2000 })
+	f.setRelease(t, "v3", release)
+	d.waitFor("a failed rolling rollout", func() bool {
+		return d.metric("gitfleet_deployments_total", `environment="production"`, `result="failure"`) >= 1
+	})
+	d.waitFor("every server back on v2 and in HAProxy", func() bool { return f.onVersion(t, "v2", all(4)...) })
+	d.waitFor("at least 10,000 requests", func() bool { return load.Total() >= 10000 })
+	time.Sleep(2 * time.Second) // two resyncs: no retry in a loop
+	total, failed, errs, versions := load.Stop()
+	t.Logf("failed rolling rollout under load: %d requests, %d failed, by version %v", total, failed, versions)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed, e.g. %v", failed, total, errs)
+	}
+	if versions["v3"] != 0 {
+		t.Errorf("%d requests were answered by the unhealthy v3", versions["v3"])
+	}
+	n := 0
+	for _, line := range strings.Split(d.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"rolling batch"`) && strings.Contains(line, `"release":"v3-`) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d rolling batches started, want 1: the rollout stops after the failed batch and is not retried", n)
+	}
+	if !strings.Contains(d.logs.String(), "failure budget exceeded") {
+		t.Error("the logs do not say the failure budget stopped the rollout")
+	}
+	code, out, _ := run("plan", "--config", f.config())
+	if code != 0 || !strings.Contains(out, "rolling rollout failed at this revision") || !strings.Contains(out, "sync --retry production web") {
+		t.Errorf("plan: exit %d, want the release held with the way out:\n%s", code, out)
+	}
+	d.stop()
+}
+
+// TestRollingSurvivesSIGKILL kills the daemon with SIGKILL at several
+// points of a rolling rollout and starts it again: every time the rollout
+// completes and no server stays drained or in maintenance.
+func TestRollingSurvivesSIGKILL(t *testing.T) {
+	const release = "strategy: rolling\nrolling: {batch: 1, drainTimeout: 5s}"
+	f := newLBFleet(t, 3, release)
+	apps := filepath.Join(f.dir, "desired", "apps.yaml")
+	b, _ := os.ReadFile(apps)
+	// A slow activation leaves room to be killed in the middle of it.
+	write(t, apps, strings.Replace(string(b), "activate: ./bin/restart", "activate: sleep 0.3 && ./bin/restart", 1))
+	d := startDaemon(t, f.config())
+	d.bound = 60 * time.Second
+	d.waitFor("every server on v1", func() bool { return f.onVersion(t, "v1", all(3)...) })
+	d.stop()
+
+	// Kill points: the n-th log line that matches, in the rollout to the
+	// version.
+	points := []struct {
+		version, msg string
+		nth          int
+	}{
+		{"v2", `"msg":"out of the load balancer"`, 1},   // drained, not yet activated
+		{"v4", `"msg":"switched current"`, 2},           // second server switched, activate command running
+		{"v5", `"msg":"activate command succeeded"`, 1}, // activated, not yet put back
+		{"v6", `"msg":"back in the load balancer"`, 2},  // between batches
+	}
+	for _, p := range points {
+		f.setRelease(t, p.version, release)
+		d := startDaemon(t, f.config())
+		d.bound = 60 * time.Second
+		d.waitFor(fmt.Sprintf("%s #%d", p.msg, p.nth), func() bool { return strings.Count(d.logs.String(), p.msg) >= p.nth })
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.done
+		states := f.lbStates(t)
+		t.Logf("killed at %s #%d: HAProxy %v, current %s %s %s", p.msg, p.nth, states, f.active(0), f.active(1), f.active(2))
+
+		d = startDaemon(t, f.config())
+		d.bound = 60 * time.Second
+		d.waitFor("every server on "+p.version+" and ready in HAProxy", func() bool { return f.onVersion(t, p.version, all(3)...) })
+		d.stop()
+	}
 }
