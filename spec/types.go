@@ -267,14 +267,18 @@ func (a Amount) String() string {
 
 // UnmarshalYAML takes 3 or "25%".
 func (a *Amount) UnmarshalYAML(n *yaml.Node) error {
+	bad := func() error {
+		// A TypeError keeps the line for the error message.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q: want a count or a percentage such as 25%%", n.Line, n.Value)}}
+	}
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a count or a percentage such as 25%%")
+		return bad()
 	}
 	v := strings.TrimSpace(n.Value)
 	pct := strings.HasSuffix(v, "%")
 	num, err := strconv.Atoi(strings.TrimSuffix(v, "%"))
 	if err != nil {
-		return fmt.Errorf("%q: want a count or a percentage such as 25%%", n.Value)
+		return bad()
 	}
 	*a = Amount{N: num, Percent: pct}
 	return nil

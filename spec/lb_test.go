@@ -1,0 +1,115 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const lbEnv = `kind: Environment
+name: production
+loadBalancer: {type: haproxy, address: /run/haproxy/admin.sock, backend: web}
+servers:
+  - {name: web-1, groups: [web, blue]}
+  - {name: web-2, groups: [web, green], lbName: w2}
+`
+
+func TestLoadStrategies(t *testing.T) {
+	d, err := Load(files("e.yaml", lbEnv, "a.yaml", validApp, "r.yaml", validRelease+"strategy: rolling\nrolling: {batch: 50%, pause: 2s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.Releases[0]
+	if r.Rolling.Batch != (Amount{N: 50, Percent: true}) || r.Rolling.MaxUnavailable != r.Rolling.Batch ||
+		r.Rolling.DrainTimeout != DefaultDrainTimeout || r.Rolling.Pause != 2*time.Second || r.Rolling.MaxFailures != 0 {
+		t.Errorf("rolling options: %+v", r.Rolling)
+	}
+	if n := r.Rolling.Batch.Of(3); n != 2 {
+		t.Errorf("50%% of 3 is %d, want 2 (rounded up)", n)
+	}
+	env := d.Environment("production")
+	if env.LoadBalancer.Timeout != DefaultLBTimeout || env.Servers[1].LB() != "w2" || env.Servers[0].LB() != "web-1" {
+		t.Errorf("load balancer: %+v, names %s %s", env.LoadBalancer, env.Servers[0].LB(), env.Servers[1].LB())
+	}
+	if _, err := Load(files("e.yaml", lbEnv, "a.yaml", validApp, "r.yaml", validRelease+"strategy: parallel\n")); err != nil {
+		t.Errorf("parallel: %v", err)
+	}
+}
+
+func TestLoadStrategyErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  string
+		rel  string
+		want []string
+	}{
+		{
+			name: "rolling without a load balancer",
+			env:  validEnv,
+			rel:  "strategy: rolling\n",
+			want: []string{`r.yaml:5: strategy rolling needs a loadBalancer in environment "production" (e.yaml:1)`},
+		},
+		{
+			name: "unknown strategy",
+			env:  lbEnv,
+			rel:  "strategy: canary\n",
+			want: []string{`r.yaml:5: unknown strategy "canary" (want live, rolling or parallel)`},
+		},
+		{
+			name: "options of another strategy",
+			env:  lbEnv,
+			rel:  "strategy: live\nrolling: {batch: 2}\n",
+			want: []string{"r.yaml:6: rolling options set, but the strategy is live"},
+		},
+		{
+			name: "knobs out of range",
+			env:  lbEnv,
+			rel:  "strategy: rolling\nrolling: {batch: 0%, maxUnavailable: 20000, drainTimeout: 2h, maxFailures: -1}\n",
+			want: []string{"r.yaml:6: rolling.batch 0% out of range 1%..100%", "rolling.maxUnavailable 20000 out of range 1..10000",
+				"rolling.drainTimeout 2h0m0s out of range", "rolling.maxFailures -1 out of range 0..10000"},
+		},
+		{
+			name: "batch that is not a number",
+			env:  lbEnv,
+			rel:  "strategy: rolling\nrolling: {batch: half}\n",
+			want: []string{`r.yaml:6: "half": want a count or a percentage such as 25%`},
+		},
+		{
+			name: "parallel without both groups",
+			env:  strings.Replace(lbEnv, "[web, green]", "[web]", 1),
+			rel:  "strategy: parallel\n",
+			want: []string{`server "web-2" is in neither group blue nor green`, "needs servers in both groups blue and green (has 1 blue, 0 green)"},
+		},
+		{
+			name: "haproxy without address and backend, command options on haproxy",
+			env:  strings.Replace(lbEnv, "{type: haproxy, address: /run/haproxy/admin.sock, backend: web}", "{type: haproxy, drain: x}", 1),
+			rel:  "",
+			want: []string{"e.yaml:3: loadBalancer.address is required for haproxy", "loadBalancer.backend is required for haproxy", "loadBalancer.drain is for type command, not haproxy"},
+		},
+		{
+			name: "command load balancer without its commands",
+			env:  strings.Replace(lbEnv, "{type: haproxy, address: /run/haproxy/admin.sock, backend: web}", "{type: command, drain: x}", 1),
+			rel:  "",
+			want: []string{"e.yaml:3: loadBalancer of type command needs drain, ready and state commands"},
+		},
+		{
+			name: "unknown load balancer, two servers with one name there",
+			env:  strings.Replace(strings.Replace(lbEnv, "type: haproxy", "type: nginx", 1), "lbName: w2", "lbName: web-1", 1),
+			rel:  "",
+			want: []string{`e.yaml:3: unknown loadBalancer.type "nginx" (want haproxy or command)`, `servers "web-1" and "web-2" have the same name "web-1" in the load balancer`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(files("e.yaml", tt.env, "a.yaml", validApp, "r.yaml", validRelease+tt.rel))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error text lacks %q; got:\n%s", w, err)
+				}
+			}
+		})
+	}
+}
