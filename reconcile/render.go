@@ -47,7 +47,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 			if f := s.LastFailure; f != nil {
 				reason += fmt.Sprintf("; last attempt failed at %s %s: %s", f.Step, f.At.UTC().Format(time.RFC3339), oneLine(f.Err))
 			}
-			fmt.Fprintf(tw, "  %s\t%s → %s\t%s\t%s\n", s.Server, from, c.To, steps(s), reason)
+			to := "→ " + c.To
+			if s.Restore || s.TakeOut {
+				to = "(stays)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s %s\t%s\t%s\n", s.Server, from, to, steps(s), reason)
 		}
 		tw.Flush()
 	}

@@ -190,6 +190,9 @@ func (s *Server) Start() {
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
 		`mount --bind "$0" /srv && exec /usr/sbin/sshd -D -e -f "$1"`, s.Root, s.config)
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	// Sessions inherit sshd's stderr: Wait must not wait for the last of
+	// them to close it.
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start sshd %s: %v", s.Name, err)
 	}
@@ -268,34 +271,42 @@ func (s *Server) Stop() {
 		return
 	}
 	// sshd's sessions are its children in the same namespace: killing the
-	// listener alone would leave them, so kill the whole group of
-	// processes that share its mount namespace.
-	if pid := s.cmd.Process.Pid; pid > 0 {
-		killNamespace(pid)
-	}
+	// listener alone would leave them, so the listener goes first (no new
+	// sessions are forked after that), then every process that shares its
+	// mount namespace, until none is left.
+	pid := s.cmd.Process.Pid
+	ns, nsErr := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
 	s.cmd.Process.Kill()
+	if nsErr == nil {
+		for i := 0; i < 100 && killNamespace(ns, pid) > 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	<-s.done
 	s.cmd = nil
 }
 
-// killNamespace kills every process in the mount namespace of pid.
-func killNamespace(pid int) {
-	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
-	if err != nil {
-		return
-	}
+// killNamespace kills every process but skip in the mount namespace ns and
+// returns how many it found.
+func killNamespace(ns string, skip int) int {
+	n := 0
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
-		if err != nil || p == pid {
+		if err != nil || p == skip {
 			continue
 		}
 		if other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", p)); err == nil && other == ns {
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p)); err == nil && strings.Contains(string(st), ") Z ") {
+				continue // a zombie: dead already
+			}
 			if proc, err := os.FindProcess(p); err == nil {
 				proc.Kill()
+				n++
 			}
 		}
 	}
+	return n
 }
 
 // DeployUserName is the fleet's login user, made by the harness when the
