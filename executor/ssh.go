@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -39,7 +40,15 @@ func (s *SSH) Inspect(ctx context.Context, srv *spec.Server, deployTos []string)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", srv.Name, err)
 	}
-	return parseInspect(out, deployTos)
+	res, err := parseInspect(out, deployTos)
+	for dt, st := range res {
+		if st.Current != "" {
+			s.currents.Store(srv.Name+"\x00"+dt, st.Current)
+		} else {
+			s.currents.Delete(srv.Name + "\x00" + dt)
+		}
+	}
+	return res, err
 }
 
 func parseInspect(out []byte, deployTos []string) (map[string]*AppState, error) {
@@ -123,16 +132,17 @@ func (s *SSH) base(ctx context.Context, srv *spec.Server, deployTo string) (stri
 // then renamed.
 const stageScript = `set -e
 d=$1 id=$2 base=$3 rnd=$4 rodirs=$5; shift 5
-mkdir -p "$d"
+mkdir -p "$d/releases" "$d/.gitfleet/manifests"
 cd "$d"
-mkdir -p releases .gitfleet/manifests
 if [ -d "releases/$id" ]; then cat >/dev/null; exit 0; fi
+# A base that is gone (pruned since it was chosen) would leave the
+# release incomplete: the caller chooses again.
+if [ -n "$base" ] && [ ! -d "releases/$base" ]; then exit 3; fi
 tmp="releases/.tmp-$id-$rnd"
 trap 'if [ -e "$tmp" ]; then find "$tmp" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$tmp"; fi' EXIT
 mkdir "$tmp"
-if [ -n "$base" ] && [ -d "releases/$base" ]; then
+if [ -n "$base" ]; then
   cp -al "releases/$base" "$tmp/release"
-  chmod u+w "$tmp/release"
   if [ "$rodirs" = yes ]; then find "$tmp/release" -type d ! -perm -u+w -exec chmod u+w {} +; fi
   if [ $# -gt 0 ]; then (cd "$tmp/release" && rm -rf -- "$@"); fi
 fi
@@ -149,6 +159,17 @@ const maxRemoveArgs = 64 << 10
 // that the current release on the server already has (same content and
 // mode) are hard-linked from it instead of sent.
 func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, t *tree.Tree) error {
+	// The release current pointed to when the server was last inspected,
+	// when its manifest is known here, saves asking for it: releases are
+	// immutable, so it is a good base as long as it is still there.
+	if hint, ok := s.currents.Load(srv.Name + "\x00" + deployTo); ok && hint.(string) != id {
+		if m, ok := s.manifests.Load(hint.(string)); ok {
+			err := s.stageFrom(ctx, srv, deployTo, id, t, hint.(string), m.(*Manifest))
+			if !errors.Is(err, errBaseGone) {
+				return err
+			}
+		}
+	}
 	baseID, baseManifest, err := s.base(ctx, srv, deployTo)
 	if err != nil {
 		return err
@@ -156,6 +177,19 @@ func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, 
 	if baseID == id {
 		return nil // already there and current
 	}
+	err = s.stageFrom(ctx, srv, deployTo, id, t, baseID, baseManifest)
+	if errors.Is(err, errBaseGone) {
+		// Pruned between the two round trips: send it whole.
+		err = s.stageFrom(ctx, srv, deployTo, id, t, "", nil)
+	}
+	return err
+}
+
+// errBaseGone is the stage script's exit status 3: the base release is no
+// longer on the server.
+var errBaseGone = errors.New("base release gone")
+
+func (s *SSH) stageFrom(ctx context.Context, srv *spec.Server, deployTo, id string, t *tree.Tree, baseID string, baseManifest *Manifest) error {
 	var d delta
 	if baseManifest != nil {
 		d = computeDelta(baseManifest, t)
@@ -191,13 +225,14 @@ func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, 
 		}
 	}
 	args := append([]string{deployTo, id, baseID, randomSuffix(), rodirs}, d.remove...)
-	_, err = s.script(ctx, srv, stageScript, counted, args...)
+	_, err := s.script(ctx, srv, stageScript, counted, args...)
 	pr.CloseWithError(io.ErrClosedPipe)
 	s.sent.Add(counted.n.Load())
-	if err != nil {
-		return err
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Code == 3 {
+		return errBaseGone
 	}
-	return nil
+	return err
 }
 
 // Sent is how many bytes of release content (the tar streams) Stage has

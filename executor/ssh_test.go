@@ -153,6 +153,22 @@ func TestSSHStageActivateAndLinkUnchangedFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "web", ".gitfleet", "manifests", v1.ID+".json")); err == nil {
 		t.Error("prune kept v1's manifest")
 	}
+
+	// The transport last saw v1 as current (inspected before the switch)
+	// and knows its manifest, but v1 is gone: the stage script refuses
+	// that base, and v3 is built from v2, whole.
+	v3 := executor.NewRelease("v3", bigTree(t, "v3", map[string]string{"lib": "now a file\n", "new.txt": "newer\n"}))
+	before = tr.Sent()
+	if err := x.Stage(ctx, req(v3, servers[0])); err != nil {
+		t.Fatalf("stage v3: %v", err)
+	}
+	got, err = tree.ReadDir(filepath.Join(root, "web", "releases", v3.ID), tree.Limits{})
+	if err != nil || got.Digest() != v3.Tree.Digest() {
+		t.Fatalf("v3 on the server differs from the tree sent (%v)", err)
+	}
+	if inode(t, filepath.Join(rel2, "static/app.js")) != inode(t, filepath.Join(root, "web", "releases", v3.ID, "static/app.js")) {
+		t.Error("v3 was not built from v2")
+	}
 }
 
 func TestSSHHostKeyRefused(t *testing.T) {

@@ -42,6 +42,7 @@ type SSH struct {
 	conns     map[string]*sshConn
 	sent      atomic.Int64 // bytes of release content streamed by Stage
 	manifests sync.Map     // release ID → *Manifest: content-addressed, so never stale
+	currents  sync.Map     // server + "\x00" + deployTo → the release current pointed to at the last Inspect
 }
 
 type sshConn struct {
