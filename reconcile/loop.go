@@ -155,8 +155,15 @@ func (c *Controller) Run(ctx, stop context.Context) {
 				c.accept(retry)
 			}
 		}
+		wait := c.jittered()
 		if d := c.Desired(); d != nil {
-			c.Pass(ctx, stop, d)
+			pr := c.Pass(ctx, stop, d)
+			// A change waiting for its window is taken up when it opens.
+			if next := pr.Plan.NextOpening(); !next.IsZero() {
+				if until := next.Sub(c.Now()); until < wait {
+					wait = max(until, 100*time.Millisecond)
+				}
+			}
 		}
 		if !timer.Stop() {
 			select {
@@ -164,7 +171,7 @@ func (c *Controller) Run(ctx, stop context.Context) {
 			default:
 			}
 		}
-		timer.Reset(c.jittered())
+		timer.Reset(wait)
 	}
 }
 
@@ -292,6 +299,16 @@ func (c *Controller) noteFailures(p *Plan, res *Result) {
 
 func (c *Controller) execute(ctx, stop context.Context, ro *Rollout, d *Desired, ch *Change) *Result {
 	log := c.Log.With("environment", ch.Environment, "app", ch.App, "revision", source.ShortRevision(d.Revision))
+	if ch.Wait != nil {
+		// Not a rollout yet: the release is staged ahead of its window.
+		res := ro.Execute(ctx, stop, d, ch)
+		for _, s := range res.Servers {
+			if s.Step == StepStage {
+				c.Metrics.ServerStep(ch.Environment, ch.App, string(StepStage), s.Err == "")
+			}
+		}
+		return res
+	}
 	log.Info("rollout started", "strategy", ch.Strategy, "release", ch.To, "servers", len(ch.Servers), "reason", ch.Reason)
 	c.Metrics.RolloutStarted()
 	res := ro.Execute(ctx, stop, d, ch)

@@ -58,6 +58,30 @@ type Change struct {
 	Batches [][]string `json:"batches,omitempty"`
 	// Switch is the parallel strategy's switch of the load balancer.
 	Switch *Switch `json:"switch,omitempty"`
+	// Wait is set when the change's lane is outside its windows in the
+	// environment: the release is staged, nothing is activated.
+	Wait *Wait `json:"wait,omitempty"`
+}
+
+// Wait says why a change waits and when its window opens next.
+type Wait struct {
+	Why  string    `json:"why"`
+	Next time.Time `json:"next,omitzero"` // zero: no opening within the horizon
+}
+
+// NextOpening is the earliest time a waiting change of the plan may go
+// ahead, zero if none waits.
+func (p *Plan) NextOpening() time.Time {
+	var next time.Time
+	if p == nil {
+		return next
+	}
+	for _, c := range p.Changes {
+		if c.Wait != nil && !c.Wait.Next.IsZero() && (next.IsZero() || c.Wait.Next.Before(next)) {
+			next = c.Wait.Next
+		}
+	}
+	return next
 }
 
 // Switch moves the traffic of a parallel release from one group to the
@@ -172,6 +196,9 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 		}
 		p.Status = append(p.Status, st)
 		if ch != nil {
+			if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
+				ch.Wait = &Wait{Why: v.Why, Next: v.Next}
+			}
 			p.Changes = append(p.Changes, ch)
 		}
 	}

@@ -27,6 +27,13 @@ func (p *Plan) WriteText(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(ew, "\n%s %s: %s rollout of %s (lane %s)%s\n  %s\n", key, st.Version, c.Strategy, c.To, c.Lane, attention(st), c.Reason)
+		if w := c.Wait; w != nil {
+			next := "no opening within two years"
+			if !w.Next.IsZero() {
+				next = "next opening " + w.Next.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(ew, "  waits for its window: %s; %s (staging goes ahead)\n", w.Why, next)
+		}
 		for i, b := range c.Batches {
 			fmt.Fprintf(ew, "  batch %d: %s\n", i+1, strings.Join(b, ", "))
 		}

@@ -41,6 +41,9 @@ type Result struct {
 	Finished time.Time      `json:"finished"`
 	// Stopped is set when a shutdown kept some servers from being started.
 	Stopped bool `json:"stopped,omitempty"`
+	// Waiting is set when the change was outside its window: the release
+	// was staged, not activated.
+	Waiting bool `json:"waiting,omitempty"`
 }
 
 // Failed is the number of servers whose step failed.
@@ -62,6 +65,8 @@ func (r *Result) Outcome() string {
 		return "failure"
 	case r.Stopped:
 		return "stopped"
+	case r.Waiting:
+		return "staged"
 	}
 	return "success"
 }
@@ -83,6 +88,12 @@ type Rollout struct {
 func (ro *Rollout) Execute(ctx, stop context.Context, d *Desired, ch *Change) *Result {
 	res := &Result{Change: ch, Started: ro.Now()}
 	defer func() { res.Finished = ro.Now() }()
+	if ch.Wait != nil {
+		// Outside the window: distribution goes ahead, delivery waits.
+		res.Waiting = true
+		ro.stageOnly(ctx, stop, d, ch, res)
+		return res
+	}
 	switch ch.Strategy {
 	case spec.Live:
 		ro.live(ctx, stop, d, ch, res)

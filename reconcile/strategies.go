@@ -60,6 +60,9 @@ func (ro *Rollout) newRun(ctx, stop context.Context, d *Desired, ch *Change, res
 	for _, s := range ch.Servers {
 		u.entry(s.Server)
 	}
+	if u.env.LoadBalancer == nil {
+		return u, nil
+	}
 	lbs := ro.LBs
 	if lbs == nil {
 		lbs = DefaultLBs
@@ -67,6 +70,37 @@ func (ro *Rollout) newRun(ctx, stop context.Context, d *Desired, ch *Change, res
 	var err error
 	u.lb, err = lbs(u.env)
 	return u, err
+}
+
+// stageOnly distributes the release of a change that waits for its
+// window; servers left out of a load balancer are put back all the same,
+// since that restores a whole, healthy release.
+func (ro *Rollout) stageOnly(ctx, stop context.Context, d *Desired, ch *Change, res *Result) {
+	u, err := ro.newRun(ctx, stop, d, ch, res)
+	if err != nil {
+		u.failAll(err)
+		return
+	}
+	for _, s := range ch.Servers {
+		if s.Stage {
+			u.log.Info("outside the window: staging only", "release", u.rel.ID, "why", ch.Wait.Why, "next", ch.Wait.Next)
+			break
+		}
+	}
+	u.stage()
+	if u.lb == nil {
+		return
+	}
+	timeout := u.release.Rolling.DrainTimeout
+	if u.release.Strategy == spec.Parallel {
+		timeout = u.release.Parallel.DrainTimeout
+	}
+	for _, s := range ch.Servers {
+		if s.Restore {
+			err := u.restore(s.Server, s.From, timeout)
+			u.set(s.Server, StepReady, err, err == nil)
+		}
+	}
 }
 
 // entry returns the result of a server, adding it when new. Callers hold

@@ -113,3 +113,36 @@ func TestLoadStrategyErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadWindows(t *testing.T) {
+	env := lbEnv + `windows:
+  files:
+    allow: [{cron: "0 9 * * MON-FRI", duration: 8h, timezone: Europe/Berlin}]
+    deny:
+      - {from: "2026-12-20T00:00:00+01:00", to: "2027-01-04T00:00:00+01:00", reason: year-end freeze}
+`
+	d, err := Load(files("e.yaml", env, "a.yaml", validApp, "r.yaml", validRelease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := d.Environment("production").Windows
+	if w.Files == nil || w.Database != nil {
+		t.Fatalf("windows: %+v", w)
+	}
+	at := func(s string) time.Time { x, _ := time.Parse(time.RFC3339, s); return x }
+	if !w.Files.At(at("2026-11-27T08:00:00Z")).Open || w.Files.At(at("2026-12-21T08:00:00Z")).Open {
+		t.Error("the compiled windows do not open at 09:00 Berlin on a Friday and stay shut in the freeze")
+	}
+	bad := lbEnv + `windows:
+  files:
+    allow: [{cron: "0 9 * * MON-FRI", duration: 8h, timezone: Europe/Nowhere}]
+  database:
+    deny: [{cron: "every day"}]
+`
+	_, err = Load(files("e.yaml", bad, "a.yaml", validApp, "r.yaml", validRelease))
+	for _, want := range []string{`e.yaml:9: windows.files.allow.0: unknown timezone "Europe/Nowhere"`, `e.yaml:11: windows.database.deny.0: cron "every day"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitfleet/gitfleet/schedule"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,6 +28,8 @@ type Environment struct {
 	// LoadBalancer takes servers out of traffic and puts them back, for
 	// the rolling and parallel strategies.
 	LoadBalancer *LoadBalancer `yaml:"loadBalancer,omitempty"`
+	// Windows says when each lane may act: allow windows and freezes.
+	Windows Windows `yaml:"windows,omitempty"`
 
 	src source
 }
@@ -60,6 +63,29 @@ type Server struct {
 	// the address nor the environment names one.
 	Host string `yaml:"-"`
 	Port int    `yaml:"-"`
+}
+
+// Windows are the environment's deployment windows and freezes, per lane;
+// a lane without any may act at any time. Outside its windows a lane
+// still distributes (stages releases); it does not activate.
+type Windows struct {
+	Files       *schedule.Policy `yaml:"files,omitempty"`
+	Database    *schedule.Policy `yaml:"database,omitempty"`
+	Environment *schedule.Policy `yaml:"environment,omitempty"`
+}
+
+// For returns the policy of a lane ("files", "database", "environment");
+// nil means any time.
+func (w Windows) For(lane string) *schedule.Policy {
+	switch lane {
+	case "files":
+		return w.Files
+	case "database":
+		return w.Database
+	case "environment":
+		return w.Environment
+	}
+	return nil
 }
 
 // LB is the server's name in the load balancer.

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"path"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gitfleet/gitfleet/schedule"
 )
 
 // Defaults filled in by Load.
@@ -108,6 +111,20 @@ func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList
 	}
 	if lb := e.LoadBalancer; lb != nil {
 		validateLB(e, lb, errs)
+	}
+	for _, lane := range []string{"files", "database", "environment"} {
+		p := e.Windows.For(lane)
+		if p == nil {
+			continue
+		}
+		for kind, ws := range map[string][]*schedule.Window{"allow": p.Allow, "deny": p.Deny} {
+			for i, w := range ws {
+				if err := w.Compile(); err != nil {
+					field := fmt.Sprintf("windows.%s.%s.%d", lane, kind, i)
+					errs.add(e.PosOf(field), "%s: %v", field, err)
+				}
+			}
+		}
 	}
 }
 

@@ -4,6 +4,10 @@
 package main
 
 import (
+	// Time zones of deployment windows, also in a static image without
+	// a zoneinfo database.
+	_ "time/tzdata"
+
 	"errors"
 	"fmt"
 	"io"
