@@ -50,9 +50,6 @@ func (w *Window) Compile() error {
 	case w.Cron == "":
 		return errors.New("set cron with duration, or from and to")
 	}
-	if w.Duration < time.Minute || w.Duration > 366*24*time.Hour {
-		return fmt.Errorf("duration %s out of range 1m..8784h", w.Duration)
-	}
 	expr := w.Cron
 	if w.TimeZone != "" {
 		if _, err := time.LoadLocation(w.TimeZone); err != nil {
@@ -66,6 +63,9 @@ func (w *Window) Compile() error {
 	s, err := parser.Parse(expr)
 	if err != nil {
 		return fmt.Errorf("cron %q: %v", w.Cron, err)
+	}
+	if w.Duration < time.Minute || w.Duration > 366*24*time.Hour {
+		return fmt.Errorf("duration %s out of range 1m..8784h", w.Duration)
 	}
 	w.sched = s
 	return nil
