@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -33,9 +34,18 @@ type Config struct {
 	Resync       Duration     `yaml:"resync,omitempty"`
 	Distribution Distribution `yaml:"distribution,omitempty"`
 	Observe      Observe      `yaml:"observe,omitempty"`
+	// EnvironmentFiles bounds where the environment lane may write on
+	// servers.
+	EnvironmentFiles EnvironmentFiles `yaml:"environmentFiles,omitempty"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
+}
+
+// EnvironmentFiles lists the directories of the servers that managed
+// files of Environments may be written to; no roots, no managed files.
+type EnvironmentFiles struct {
+	Roots []string `yaml:"roots,omitempty"`
 }
 
 // Duration is a time.Duration written as "90s" or "5m".
@@ -275,9 +285,17 @@ func Parse(file string, data []byte) (*Config, error) {
 	if c.Observe.Timeout < time.Second || c.Observe.Timeout > 10*time.Minute {
 		add(at("observe.timeout"), "observe.timeout %s out of range 1s..10m", c.Observe.Timeout)
 	}
+	for i, r := range c.EnvironmentFiles.Roots {
+		if !path.IsAbs(r) || path.Clean(r) != r || r == "/" {
+			add(at(fmt.Sprintf("environmentFiles.roots.%d", i)), "environmentFiles.roots[%d] %q: want a clean absolute directory other than /", i, r)
+		}
+	}
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
+	}
+	if c.EnvironmentFiles.Roots == nil {
+		c.EnvironmentFiles.Roots = []string{}
 	}
 	return c, nil
 }

@@ -34,7 +34,10 @@ type Controller struct {
 	Failures *Failures
 	// LBs gives the environments' load balancers (default DefaultLBs).
 	LBs LBFunc
-	Now func() time.Time
+	// ConfigRoots, when not nil, are the only directories managed files
+	// of the environment lane may be in (environmentFiles.roots).
+	ConfigRoots []string
+	Now         func() time.Time
 
 	mu           sync.Mutex
 	desired      *Desired
@@ -80,6 +83,9 @@ func (c *Controller) Update(u source.Update) {
 // remote that was down or a tag not pushed yet may be there next time.
 func (c *Controller) accept(s *source.Snapshot) bool {
 	d, err := Resolve(context.Background(), s, c.Artifacts)
+	if err == nil && c.ConfigRoots != nil {
+		err = spec.CheckRoots(d.Spec, c.ConfigRoots)
+	}
 	c.mu.Lock()
 	if err != nil {
 		c.rejectedSnap = s
@@ -256,6 +262,13 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 			break
 		}
 	}
+	// Files that waited for their environment go next, at once.
+	for _, r := range pr.Results {
+		if r.Change.Lane == LaneEnvironment && !r.Waiting && r.Failed() == 0 && stop.Err() == nil {
+			c.trigger()
+			break
+		}
+	}
 	// Refresh the standing for dashboards; what is still out of sync is
 	// retried by the next pass, never in a loop.
 	if stop.Err() == nil {
@@ -270,6 +283,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 func (c *Controller) observe(ctx context.Context, d *Desired) *Observed {
 	obs := Observe(ctx, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout)
 	obs.LB = ObserveLBs(ctx, c.LBs, d.Spec)
+	obs.Config = ObserveConfig(ctx, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout)
 	for env, o := range obs.LB {
 		if o.Err != nil {
 			c.Log.Warn("load balancer unreachable", "environment", env, "err", o.Err)

@@ -21,6 +21,10 @@ type Executor interface {
 	RollBack(ctx context.Context, r executor.Request, to, reason string) error
 	// MarkRolloutFailed holds r.Release at this revision on the server.
 	MarkRolloutFailed(ctx context.Context, r executor.Request, reason string) error
+	// ObserveConfig reads managed files; ApplyConfig writes them and runs
+	// the environment's onChange (the environment lane).
+	ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]executor.FileState, error)
+	ApplyConfig(ctx context.Context, r executor.ConfigRequest) error
 }
 
 // Observe looks at every server that a Release targets, at most parallelism

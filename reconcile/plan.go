@@ -67,6 +67,9 @@ type Change struct {
 type Wait struct {
 	Why  string    `json:"why"`
 	Next time.Time `json:"next,omitzero"` // zero: no opening within the horizon
+	// Order is set when the change waits for another lane of its
+	// environment, not for a window.
+	Order bool `json:"order,omitempty"`
 }
 
 // NextOpening is the earliest time a waiting change of the plan may go
@@ -105,9 +108,11 @@ type ServerChange struct {
 	// Restore puts a server on a whole release back into the load
 	// balancer after a health check; TakeOut drains it and puts it in
 	// maintenance (an idle blue/green group).
-	Restore bool   `json:"restore,omitempty"`
-	TakeOut bool   `json:"takeOut,omitempty"`
-	Reason  string `json:"reason"`
+	Restore bool `json:"restore,omitempty"`
+	TakeOut bool `json:"takeOut,omitempty"`
+	// Files are the managed files to write (environment lane).
+	Files  []string `json:"files,omitempty"`
+	Reason string   `json:"reason"`
 	// LastFailure is this server's last failed attempt at this release,
 	// when one is known (see Failures).
 	LastFailure *Failure `json:"lastFailure,omitempty"`
@@ -151,12 +156,26 @@ type Observed struct {
 	Servers map[string]*executor.ServerState
 	// LB is what the load balancers said, by environment.
 	LB map[string]*LBObservation
+	// Config is what the managed files of the environment lane hold, by
+	// server.
+	Config map[string]*ConfigObservation
 }
 
 // MakePlan compares the desired state with the observed fleet. It is pure:
 // the same inputs give the same plan.
 func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 	p := &Plan{Revision: d.Revision, Origin: d.Origin, Time: now}
+	// The environment lane goes first: the files of a release wait for
+	// the environment they need.
+	envPending := map[string]*Change{}
+	for _, ch := range planEnvironmentLane(d, o) {
+		env := d.Spec.Environment(ch.Environment)
+		if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
+			ch.Wait = &Wait{Why: v.Why, Next: v.Next}
+		}
+		envPending[ch.Environment] = ch
+		p.Changes = append(p.Changes, ch)
+	}
 	for _, r := range d.Spec.Releases {
 		env, app := d.Spec.Environment(r.Environment), d.Spec.App(r.App)
 		rel, ok := d.Releases[r.Key()]
@@ -198,6 +217,11 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 		if ch != nil {
 			if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
 				ch.Wait = &Wait{Why: v.Why, Next: v.Next}
+			} else if ec := envPending[env.Name]; ec != nil {
+				ch.Wait = &Wait{Why: fmt.Sprintf("the environment lane of %s goes first (%d servers)", env.Name, len(ec.Servers)), Order: true}
+				if ec.Wait != nil {
+					ch.Wait.Next = ec.Wait.Next
+				}
 			}
 			p.Changes = append(p.Changes, ch)
 		}

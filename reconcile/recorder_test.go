@@ -105,3 +105,18 @@ func (r *recorder) MarkRolloutFailed(ctx context.Context, req executor.Request, 
 	}
 	return r.step(ctx, "markfailed", req, real)
 }
+
+func (r *recorder) ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]executor.FileState, error) {
+	if r.next != nil {
+		return r.next.ObserveConfig(ctx, srv, paths)
+	}
+	return map[string]executor.FileState{}, nil
+}
+
+func (r *recorder) ApplyConfig(ctx context.Context, req executor.ConfigRequest) error {
+	real := func(ctx context.Context, _ executor.Request) error { return r.next.ApplyConfig(ctx, req) }
+	if r.next == nil {
+		real = nil
+	}
+	return r.step(ctx, "apply", executor.Request{Server: req.Server}, real)
+}

@@ -19,6 +19,20 @@ func (p *Plan) WriteText(w io.Writer) error {
 	for _, c := range p.Changes {
 		changes[c.Key().String()] = c
 	}
+	for _, c := range p.Changes {
+		if c.Lane != LaneEnvironment {
+			continue
+		}
+		fmt.Fprintf(ew, "\n%s environment config %s (lane environment)\n  %s\n", c.Environment, c.To, c.Reason)
+		if w := c.Wait; w != nil {
+			fmt.Fprintf(ew, "  waits for its window: %s\n", w.Why)
+		}
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		for _, s := range c.Servers {
+			fmt.Fprintf(tw, "  %s\twrite %s\n", s.Server, strings.Join(s.Files, ", "))
+		}
+		tw.Flush()
+	}
 	for _, st := range p.Status {
 		key := st.Environment + "/" + st.App
 		c := changes[key]
@@ -27,7 +41,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(ew, "\n%s %s: %s rollout of %s (lane %s)%s\n  %s\n", key, st.Version, c.Strategy, c.To, c.Lane, attention(st), c.Reason)
-		if w := c.Wait; w != nil {
+		if w := c.Wait; w != nil && w.Order {
+			fmt.Fprintf(ew, "  waits: %s (staging goes ahead)\n", w.Why)
+		} else if w != nil {
 			next := "no opening within two years"
 			if !w.Next.IsZero() {
 				next = "next opening " + w.Next.UTC().Format(time.RFC3339)

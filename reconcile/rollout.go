@@ -19,6 +19,8 @@ type Step string
 const (
 	StepStage    Step = "stage"
 	StepActivate Step = "activate"
+	// StepApply writes managed files (environment lane).
+	StepApply Step = "apply"
 )
 
 // ServerResult is how one server of a change fared.
@@ -88,6 +90,14 @@ type Rollout struct {
 func (ro *Rollout) Execute(ctx, stop context.Context, d *Desired, ch *Change) *Result {
 	res := &Result{Change: ch, Started: ro.Now()}
 	defer func() { res.Finished = ro.Now() }()
+	if ch.Lane == LaneEnvironment {
+		if ch.Wait != nil {
+			res.Waiting = true
+			return res
+		}
+		ro.environment(ctx, stop, d, ch, res)
+		return res
+	}
 	if ch.Wait != nil {
 		// Outside the window: distribution goes ahead, delivery waits.
 		res.Waiting = true

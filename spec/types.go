@@ -30,6 +30,8 @@ type Environment struct {
 	LoadBalancer *LoadBalancer `yaml:"loadBalancer,omitempty"`
 	// Windows says when each lane may act: allow windows and freezes.
 	Windows Windows `yaml:"windows,omitempty"`
+	// Config is the environment lane: managed files and variables.
+	Config *EnvConfig `yaml:"config,omitempty"`
 
 	src source
 }

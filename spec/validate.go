@@ -112,6 +112,9 @@ func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList
 	if lb := e.LoadBalancer; lb != nil {
 		validateLB(e, lb, errs)
 	}
+	if e.Config != nil {
+		validateConfig(e, errs)
+	}
 	for _, lane := range []string{"files", "database", "environment"} {
 		p := e.Windows.For(lane)
 		if p == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/gitfleet/gitfleet/config"
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/reconcile"
+	"github.com/gitfleet/gitfleet/spec"
 	"github.com/spf13/cobra"
 )
 
@@ -41,6 +42,7 @@ func newPlanCmd() *cobra.Command {
 			}
 			obs := reconcile.Observe(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
 			obs.LB = reconcile.ObserveLBs(cmd.Context(), nil, d.Spec)
+			obs.Config = reconcile.ObserveConfig(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
 			p := reconcile.MakePlan(d, obs, time.Now().UTC())
 			// The daemon's record of failed steps says why a server is
 			// still out of sync; plan only reads it.
@@ -96,6 +98,9 @@ func loadDesired(ctx context.Context, cfgFile string) (c *config.Config, x *exec
 		return nil, nil, nil, cleanup, err
 	}
 	d, err = reconcile.Resolve(ctx, snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true))
+	if err == nil {
+		err = spec.CheckRoots(d.Spec, c.EnvironmentFiles.Roots)
+	}
 	if err != nil {
 		return nil, nil, nil, cleanup, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)
 	}

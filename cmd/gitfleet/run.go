@@ -125,8 +125,9 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		log.Warn("the record of failed steps is unreadable; starting a new one", "err", err)
 	}
 	ctl := &reconcile.Controller{
-		Failures: failures,
-		Exec:     x, Metrics: m, Log: log,
+		Failures:    failures,
+		ConfigRoots: c.EnvironmentFiles.Roots,
+		Exec:        x, Metrics: m, Log: log,
 		Resync:             c.Resync,
 		ObserveParallelism: c.Observe.Parallelism,
 		ObserveTimeout:     c.Observe.Timeout,
