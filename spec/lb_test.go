@@ -146,3 +146,40 @@ func TestLoadWindows(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadConfigErrors(t *testing.T) {
+	env := validEnv + `config:
+  files:
+    - {path: etc/web.conf, content: x}
+    - {path: /etc/a, content: x, template: y, mode: "999"}
+    - {path: /etc/b, template: "{{.Server.Nope}}"}
+    - {path: /etc/c, template: "{{"}
+  vars: {"bad-name": x, OK: "two\nlines"}
+`
+	_, err := Load(files("e.yaml", env, "a.yaml", validApp, "r.yaml", validRelease))
+	for _, want := range []string{
+		`config.files.0.path "etc/web.conf" must be a clean absolute path`,
+		"config.files.1: set exactly one of content and template",
+		`config.files.1.mode "999": want octal`,
+		`config.files.3.template: template: /etc/c:1: unclosed action`,
+		"config.vars needs config.envFile",
+		`config.vars: invalid name "bad-name"`,
+		"config.vars.OK: a value cannot hold a newline",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error text lacks %q; got:\n%v", want, err)
+		}
+	}
+	ok := validEnv + "config:\n  files: [{path: /etc/web/a.conf, content: x}]\n  envFile: /srv/other/env\n"
+	d, err := Load(files("e.yaml", ok, "a.yaml", validApp, "r.yaml", validRelease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckRoots(d, []string{"/etc/web"})
+	if err == nil || !strings.Contains(err.Error(), `e.yaml:11: config.envFile "/srv/other/env" is outside the roots of environmentFiles in gitfleet.yaml (/etc/web)`) {
+		t.Errorf("roots: got %v", err)
+	}
+	if err := CheckRoots(d, []string{"/etc/web", "/srv/other"}); err != nil {
+		t.Errorf("inside the roots: %v", err)
+	}
+}

@@ -1,0 +1,88 @@
+package reconcile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEnvironmentLaneGoesFirst: one commit changes the environment's
+// config and bumps the version. The plan holds the environment lane first
+// and the files waiting for it; the files activate only once the config is
+// on every server, and the activate command sees the new config.
+func TestEnvironmentLaneGoesFirst(t *testing.T) {
+	dir, fleet := t.TempDir(), t.TempDir()
+	repo(t, dir, "v1")
+	c, _ := newController(t, fleet)
+	c.ConfigRoots = []string{"/srv/etc"}
+	ctx := context.Background()
+	c.Update(snapshot(t, dir))
+	c.Pass(ctx, ctx, c.Desired())
+	if running(t, fleet, "a") != "v1" {
+		t.Fatal("v1 not deployed")
+	}
+
+	// One commit: config and version. The app's activate command records
+	// the config it finds.
+	os.WriteFile(filepath.Join(dir, "env.yaml"), []byte(`kind: Environment
+name: prod
+servers: [{name: a}, {name: b}, {name: c}]
+config:
+  files: [{path: /srv/etc/web.conf, template: "server={{.Server.Name}}\n"}]
+  vars: {MODE: fast}
+  envFile: /srv/etc/web.env
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.yaml"), []byte("kind: App\nname: web\nartifact: {path: artifacts/web}\ndeployTo: /srv/web\n"+
+		"activate: cp VERSION ../../running && cat ../../../etc/web.env > ../../seen-config\n"), 0o644)
+	repo2 := func() { os.WriteFile(filepath.Join(dir, "release.yaml"), []byte("kind: Release\napp: web\nenvironment: prod\nversion: v2\n"), 0o644) }
+	repo2()
+	c.Update(snapshot(t, dir))
+
+	obs := c.observe(ctx, c.Desired())
+	p := MakePlan(c.Desired(), obs, c.Now())
+	if len(p.Changes) != 2 || p.Changes[0].Lane != LaneEnvironment || p.Changes[1].Lane != LaneFiles {
+		t.Fatalf("plan: %d changes, want the environment lane then the files", len(p.Changes))
+	}
+	if w := p.Changes[1].Wait; w == nil || !w.Order || !strings.Contains(w.Why, "environment lane of prod goes first") {
+		t.Fatalf("files change: wait %+v, want it to wait for the environment lane", w)
+	}
+	var b strings.Builder
+	p.WriteText(&b)
+	if !strings.Contains(b.String(), "prod environment config") || !strings.Contains(b.String(), "write /srv/etc/web.conf, /srv/etc/web.env") {
+		t.Errorf("plan text:\n%s", b.String())
+	}
+
+	// First pass: config everywhere, v2 staged but not active.
+	pr := c.Pass(ctx, ctx, c.Desired())
+	if len(pr.Results) != 2 || pr.Results[0].Change.Lane != LaneEnvironment || pr.Results[0].Failed() != 0 || !pr.Results[1].Waiting {
+		t.Fatalf("first pass: results %+v", pr.Results)
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		conf, _ := os.ReadFile(filepath.Join(fleet, s, "srv", "etc", "web.conf"))
+		if string(conf) != "server="+s+"\n" || running(t, fleet, s) != "v1" {
+			t.Errorf("%s after the first pass: web.conf %q, running %s; want the config and still v1", s, conf, running(t, fleet, s))
+		}
+	}
+	// Second pass (the daemon triggers it at once): v2 activates and sees
+	// the config.
+	pr = c.Pass(ctx, ctx, c.Desired())
+	for _, s := range []string{"a", "b", "c"} {
+		seen, _ := os.ReadFile(filepath.Join(fleet, s, "srv", "web", "seen-config"))
+		if running(t, fleet, s) != "v2" || string(seen) != "MODE=fast\n" {
+			t.Errorf("%s after the second pass: running %s, config seen %q", s, running(t, fleet, s), seen)
+		}
+	}
+	if p := MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now()); len(p.Changes) != 0 {
+		t.Errorf("after convergence: %d changes", len(p.Changes))
+	}
+
+	// A managed file outside the roots is rejected, with its line.
+	os.WriteFile(filepath.Join(dir, "env.yaml"), []byte("kind: Environment\nname: prod\nservers: [{name: a}]\nconfig:\n  files: [{path: /etc/passwd, content: x}]\n"), 0o644)
+	good := c.Desired()
+	c.Update(snapshot(t, dir))
+	if c.Desired() != good {
+		t.Error("a managed file outside the roots was accepted")
+	}
+}
