@@ -36,7 +36,9 @@ config:
 `), 0o644)
 	os.WriteFile(filepath.Join(dir, "app.yaml"), []byte("kind: App\nname: web\nartifact: {path: artifacts/web}\ndeployTo: /srv/web\n"+
 		"activate: cp VERSION ../../running && cat ../../../etc/web.env > ../../seen-config\n"), 0o644)
-	repo2 := func() { os.WriteFile(filepath.Join(dir, "release.yaml"), []byte("kind: Release\napp: web\nenvironment: prod\nversion: v2\n"), 0o644) }
+	repo2 := func() {
+		os.WriteFile(filepath.Join(dir, "release.yaml"), []byte("kind: Release\napp: web\nenvironment: prod\nversion: v2\n"), 0o644)
+	}
 	repo2()
 	c.Update(snapshot(t, dir))
 
