@@ -1,0 +1,144 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DBChange is one database change to apply: SQL, run in a transaction
+// unless it cannot be, or nothing to run here (a command change, run on a
+// server by the caller, only recorded).
+type DBChange struct {
+	ID          string
+	SQL         string
+	Checksum    string // hex sha256 of what the change runs
+	Transaction bool
+	Revision    string
+	App         string
+	Environment string
+}
+
+// Postgres applies database changes to one PostgreSQL database and records
+// them there, in gitfleet_changes: the database is the truth about what is
+// applied.
+type Postgres struct {
+	DSN     string
+	Timeout time.Duration // bounds connecting and each statement (default 10m for changes)
+}
+
+const changesTable = `CREATE TABLE IF NOT EXISTS gitfleet_changes (
+	id          text PRIMARY KEY,
+	checksum    text NOT NULL,
+	revision    text NOT NULL,
+	app         text NOT NULL DEFAULT '',
+	environment text NOT NULL DEFAULT '',
+	applied_at  timestamptz NOT NULL DEFAULT now()
+)`
+
+func (p *Postgres) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(p.DSN)
+	if err != nil {
+		// pgx's message can quote the DSN: never show it.
+		return nil, errors.New("database DSN cannot be parsed")
+	}
+	cfg.ConnectTimeout = 10 * time.Second
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, redactPG(err))
+	}
+	if _, err := c.Exec(ctx, changesTable); err != nil {
+		c.Close(ctx)
+		return nil, fmt.Errorf("create gitfleet_changes: %w", err)
+	}
+	return c, nil
+}
+
+// redactPG keeps a connection error free of the password pgx may quote.
+func redactPG(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s (SQLSTATE %s)", pe.Message, pe.Code)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return errors.Unwrap(ce)
+	}
+	return err
+}
+
+// Applied returns the recorded changes: id → checksum.
+func (p *Postgres) Applied(ctx context.Context) (map[string]string, error) {
+	c, err := p.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	rows, err := c.Query(ctx, `SELECT id, checksum FROM gitfleet_changes`)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]string{}
+	for rows.Next() {
+		var id, sum string
+		if err := rows.Scan(&id, &sum); err != nil {
+			return nil, err
+		}
+		res[id] = sum
+	}
+	return res, rows.Err()
+}
+
+// Apply runs the change and records it, both in one transaction when the
+// change allows (a failure then leaves nothing behind). A change whose id
+// is recorded already is skipped; one recorded with another checksum is an
+// error: the file was edited after it was applied.
+func (p *Postgres) Apply(ctx context.Context, ch DBChange) (skipped bool, err error) {
+	c, err := p.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	var have string
+	switch err := c.QueryRow(ctx, `SELECT checksum FROM gitfleet_changes WHERE id = $1`, ch.ID).Scan(&have); {
+	case err == nil && have == ch.Checksum:
+		return true, nil
+	case err == nil:
+		return false, fmt.Errorf("database change %s was applied with checksum %.12s, the repository now has %.12s: it was edited after it was applied", ch.ID, have, ch.Checksum)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return false, err
+	}
+	record := func(q interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}) error {
+		_, err := q.Exec(ctx, `INSERT INTO gitfleet_changes (id, checksum, revision, app, environment) VALUES ($1, $2, $3, $4, $5)`,
+			ch.ID, ch.Checksum, ch.Revision, ch.App, ch.Environment)
+		return err
+	}
+	if !ch.Transaction {
+		if ch.SQL != "" {
+			if _, err := c.Exec(ctx, ch.SQL); err != nil {
+				return false, fmt.Errorf("database change %s: %w", ch.ID, redactPG(err))
+			}
+		}
+		return false, record(c)
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if ch.SQL != "" {
+		if _, err := tx.Exec(ctx, ch.SQL); err != nil {
+			return false, fmt.Errorf("database change %s (rolled back): %w", ch.ID, redactPG(err))
+		}
+	}
+	if err := record(tx); err != nil {
+		return false, err
+	}
+	return false, tx.Commit(ctx)
+}
