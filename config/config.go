@@ -37,6 +37,9 @@ type Config struct {
 	// EnvironmentFiles bounds where the environment lane may write on
 	// servers.
 	EnvironmentFiles EnvironmentFiles `yaml:"environmentFiles,omitempty"`
+	// Databases are the targets of the database lane, by the name
+	// Releases use.
+	Databases map[string]*Database `yaml:"databases,omitempty"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
@@ -46,6 +49,31 @@ type Config struct {
 // files of Environments may be written to; no roots, no managed files.
 type EnvironmentFiles struct {
 	Roots []string `yaml:"roots,omitempty"`
+}
+
+// Database is a PostgreSQL database the database lane applies changes to.
+// Its DSN is read from a file or an environment variable, never written in
+// the desired-state repository.
+type Database struct {
+	Type    string `yaml:"type,omitempty"` // postgres (the default and only type)
+	DSNFile string `yaml:"dsnFile,omitempty"`
+	DSNEnv  string `yaml:"dsnEnv,omitempty"`
+}
+
+// DSN reads the database's connection string.
+func (d *Database) DSN() (string, error) {
+	if d.DSNEnv != "" {
+		v := strings.TrimSpace(os.Getenv(d.DSNEnv))
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s is empty", d.DSNEnv)
+		}
+		return v, nil
+	}
+	b, err := os.ReadFile(d.DSNFile)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // Duration is a time.Duration written as "90s" or "5m".
@@ -284,6 +312,19 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	if c.Observe.Timeout < time.Second || c.Observe.Timeout > 10*time.Minute {
 		add(at("observe.timeout"), "observe.timeout %s out of range 1s..10m", c.Observe.Timeout)
+	}
+	for name, db := range c.Databases {
+		f := "databases." + name
+		switch {
+		case db == nil:
+			add(at(f), "%s: set dsnFile or dsnEnv", f)
+			continue
+		case db.Type != "" && db.Type != "postgres":
+			add(at(f+".type"), "%s.type %q: want postgres", f, db.Type)
+		case (db.DSNFile == "") == (db.DSNEnv == ""):
+			add(at(f), "%s: set exactly one of dsnFile and dsnEnv (the DSN never goes in the repository)", f)
+		}
+		db.DSNFile = ck.abs(db.DSNFile)
 	}
 	for i, r := range c.EnvironmentFiles.Roots {
 		if !path.IsAbs(r) || path.Clean(r) != r || r == "/" {

@@ -40,7 +40,7 @@ const changesTable = `CREATE TABLE IF NOT EXISTS gitfleet_changes (
 	applied_at  timestamptz NOT NULL DEFAULT now()
 )`
 
-func (p *Postgres) connect(ctx context.Context) (*pgx.Conn, error) {
+func (p *Postgres) connect(ctx context.Context, create bool) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(p.DSN)
 	if err != nil {
 		// pgx's message can quote the DSN: never show it.
@@ -50,6 +50,9 @@ func (p *Postgres) connect(ctx context.Context) (*pgx.Conn, error) {
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, redactPG(err))
+	}
+	if !create {
+		return c, nil
 	}
 	if _, err := c.Exec(ctx, changesTable); err != nil {
 		c.Close(ctx)
@@ -71,13 +74,21 @@ func redactPG(err error) error {
 	return err
 }
 
-// Applied returns the recorded changes: id → checksum.
+// Applied returns the recorded changes: id → checksum. It writes nothing:
+// without gitfleet_changes, nothing is applied.
 func (p *Postgres) Applied(ctx context.Context) (map[string]string, error) {
-	c, err := p.connect(ctx)
+	c, err := p.connect(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := c.QueryRow(ctx, `SELECT to_regclass('gitfleet_changes') IS NOT NULL`).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		return map[string]string{}, nil
+	}
 	rows, err := c.Query(ctx, `SELECT id, checksum FROM gitfleet_changes`)
 	if err != nil {
 		return nil, err
@@ -98,7 +109,7 @@ func (p *Postgres) Applied(ctx context.Context) (map[string]string, error) {
 // is recorded already is skipped; one recorded with another checksum is an
 // error: the file was edited after it was applied.
 func (p *Postgres) Apply(ctx context.Context, ch DBChange) (skipped bool, err error) {
-	c, err := p.connect(ctx)
+	c, err := p.connect(ctx, true)
 	if err != nil {
 		return false, err
 	}

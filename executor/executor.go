@@ -173,6 +173,11 @@ func (x *Executor) Activate(ctx context.Context, r Request) error {
 	return nil
 }
 
+// RunCommand runs a shell command in / on the server, bounded by ctx.
+func (x *Executor) RunCommand(ctx context.Context, srv *spec.Server, env []string, command string) ([]byte, error) {
+	return x.T.Run(ctx, srv, "/", env, command)
+}
+
 // Check runs the app's health check against the release current points
 // to (r.Release), as a server is put back into its load balancer.
 func (x *Executor) Check(ctx context.Context, r Request) error {

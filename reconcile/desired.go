@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/gitfleet/gitfleet/executor"
@@ -17,6 +19,16 @@ type Desired struct {
 	Origin   string
 	Spec     *spec.Desired
 	Releases map[spec.Key]executor.Release
+	// DB are the releases' database changes with their SQL read from the
+	// repository and their checksums.
+	DB map[spec.Key][]DBChange
+}
+
+// DBChange is a database change of a release, ready to apply.
+type DBChange struct {
+	spec.DBChange
+	SQLText  string
+	Checksum string
 }
 
 // ArtifactFetcher gets the artifact of an App whose versions are tags of a
@@ -84,6 +96,26 @@ func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*D
 			rel := executor.NewRelease(r.Version, res.t)
 			rel.Commit = res.commit
 			d.Releases[r.Key()] = rel
+		}
+	}
+	d.DB = map[spec.Key][]DBChange{}
+	for _, r := range sd.Releases {
+		if r.Database == nil {
+			continue
+		}
+		for i, c := range r.Database.Changes {
+			dc := DBChange{DBChange: c}
+			if c.SQL != "" {
+				e := s.Tree.Get(c.SQL)
+				if e == nil || e.Kind != tree.File {
+					errs = append(errs, &spec.Error{Pos: r.PosOf(fmt.Sprintf("database.changes.%d.sql", i)), Msg: fmt.Sprintf("database change %s: %s is not a file of the repository", c.ID, c.SQL)})
+					continue
+				}
+				dc.SQLText = string(e.Data)
+			}
+			sum := sha256.Sum256([]byte(dc.SQLText + "\x00" + c.Command + "\x00" + c.Server))
+			dc.Checksum = hex.EncodeToString(sum[:])
+			d.DB[r.Key()] = append(d.DB[r.Key()], dc)
 		}
 	}
 	if len(errs) > 0 {

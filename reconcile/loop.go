@@ -34,6 +34,8 @@ type Controller struct {
 	Failures *Failures
 	// LBs gives the environments' load balancers (default DefaultLBs).
 	LBs LBFunc
+	// DBs gives the databases of the database lane.
+	DBs DBFunc
 	// ConfigRoots, when not nil, are the only directories managed files
 	// of the environment lane may be in (environmentFiles.roots).
 	ConfigRoots []string
@@ -236,7 +238,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 		byEnv[ch.Environment] = append(byEnv[ch.Environment], ch)
 	}
 	sort.Strings(envs)
-	ro := &Rollout{Exec: c.Exec, Log: c.Log, StageParallelism: c.StageParallelism, LBs: c.LBs, Now: c.Now}
+	ro := &Rollout{Exec: c.Exec, Log: c.Log, StageParallelism: c.StageParallelism, LBs: c.LBs, DBs: c.DBs, Now: c.Now}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, env := range envs {
@@ -264,7 +266,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	}
 	// Files that waited for their environment go next, at once.
 	for _, r := range pr.Results {
-		if r.Change.Lane == LaneEnvironment && !r.Waiting && r.Failed() == 0 && stop.Err() == nil {
+		if r.Change.Lane != LaneFiles && !r.Waiting && r.Failed() == 0 && r.Change.Blocked == "" && stop.Err() == nil {
 			c.trigger()
 			break
 		}
@@ -284,6 +286,7 @@ func (c *Controller) observe(ctx context.Context, d *Desired) *Observed {
 	obs := Observe(ctx, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout)
 	obs.LB = ObserveLBs(ctx, c.LBs, d.Spec)
 	obs.Config = ObserveConfig(ctx, c.Exec, d.Spec, c.ObserveParallelism, c.ObserveTimeout)
+	obs.DB = ObserveDBs(ctx, c.DBs, d)
 	for env, o := range obs.LB {
 		if o.Err != nil {
 			c.Log.Warn("load balancer unreachable", "environment", env, "err", o.Err)

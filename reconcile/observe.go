@@ -25,6 +25,8 @@ type Executor interface {
 	// the environment's onChange (the environment lane).
 	ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]executor.FileState, error)
 	ApplyConfig(ctx context.Context, r executor.ConfigRequest) error
+	// RunCommand runs a command in / on a server (database lane commands).
+	RunCommand(ctx context.Context, srv *spec.Server, env []string, command string) ([]byte, error)
 }
 
 // Observe looks at every server that a Release targets, at most parallelism

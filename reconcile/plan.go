@@ -61,6 +61,12 @@ type Change struct {
 	// Wait is set when the change's lane is outside its windows in the
 	// environment: the release is staged, nothing is activated.
 	Wait *Wait `json:"wait,omitempty"`
+	// DB are the pending changes of the database lane, in order.
+	DB []DBStep `json:"database,omitempty"`
+	// Blocked says why a database change cannot go ahead at all.
+	Blocked string `json:"blocked,omitempty"`
+	// Warning is shown with the change (irreversible database changes).
+	Warning string `json:"warning,omitempty"`
 }
 
 // Wait says why a change waits and when its window opens next.
@@ -159,6 +165,9 @@ type Observed struct {
 	// Config is what the managed files of the environment lane hold, by
 	// server.
 	Config map[string]*ConfigObservation
+	// DB is what the databases of the database lane have applied, by
+	// target name.
+	DB map[string]*DBObservation
 }
 
 // MakePlan compares the desired state with the observed fleet. It is pure:
@@ -176,6 +185,7 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 		envPending[ch.Environment] = ch
 		p.Changes = append(p.Changes, ch)
 	}
+	var fileChanges []*Change
 	for _, r := range d.Spec.Releases {
 		env, app := d.Spec.Environment(r.Environment), d.Spec.App(r.App)
 		rel, ok := d.Releases[r.Key()]
@@ -223,8 +233,34 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 					ch.Wait.Next = ec.Wait.Next
 				}
 			}
-			p.Changes = append(p.Changes, ch)
+			fileChanges = append(fileChanges, ch)
 		}
+	}
+	// The database lane, ahead of the files that need it.
+	filesPending := map[spec.Key]bool{}
+	for _, ch := range fileChanges {
+		filesPending[ch.Key()] = true
+	}
+	dbPending := map[spec.Key]*Change{}
+	for _, ch := range planDatabaseLane(d, o, filesPending) {
+		if v := d.Spec.Environment(ch.Environment).Windows.For(string(ch.Lane)).At(now); !v.Open {
+			ch.Wait = &Wait{Why: v.Why, Next: v.Next}
+		}
+		dbPending[ch.Key()] = ch
+		p.Changes = append(p.Changes, ch)
+	}
+	for _, ch := range fileChanges {
+		if dc := dbPending[ch.Key()]; dc != nil && (ch.Wait == nil || ch.Wait.Order) {
+			why := fmt.Sprintf("the database lane goes first (%s)", dc.Reason)
+			if dc.Blocked != "" {
+				why = "the database lane is blocked: " + dc.Blocked
+			}
+			ch.Wait = &Wait{Why: why, Order: true}
+			if dc.Wait != nil {
+				ch.Wait.Next = dc.Wait.Next
+			}
+		}
+		p.Changes = append(p.Changes, ch)
 	}
 	return p
 }

@@ -120,3 +120,10 @@ func (r *recorder) ApplyConfig(ctx context.Context, req executor.ConfigRequest) 
 	}
 	return r.step(ctx, "apply", executor.Request{Server: req.Server}, real)
 }
+
+func (r *recorder) RunCommand(ctx context.Context, srv *spec.Server, env []string, command string) ([]byte, error) {
+	if r.next != nil {
+		return r.next.RunCommand(ctx, srv, env, command)
+	}
+	return nil, nil
+}

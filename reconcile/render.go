@@ -17,7 +17,33 @@ func (p *Plan) WriteText(w io.Writer) error {
 	fmt.Fprintf(ew, "revision %s (%s)\n", source.ShortRevision(p.Revision), p.Origin)
 	changes := map[string]*Change{}
 	for _, c := range p.Changes {
-		changes[c.Key().String()] = c
+		if c.Lane == LaneFiles {
+			changes[c.Key().String()] = c
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Lane != LaneDatabase {
+			continue
+		}
+		fmt.Fprintf(ew, "\n%s %s: database %s (lane database)\n  %s\n", c.Key(), c.Version, c.To, c.Reason)
+		if c.Warning != "" {
+			fmt.Fprintf(ew, "  WARNING %s\n", c.Warning)
+		}
+		if c.Blocked != "" {
+			fmt.Fprintf(ew, "  blocked: %s\n", c.Blocked)
+		}
+		if w := c.Wait; w != nil {
+			fmt.Fprintf(ew, "  waits for its window: %s\n", w.Why)
+		}
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		for _, s := range c.DB {
+			irr := ""
+			if s.Irreversible {
+				irr = "irreversible"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.ID, s.What, irr)
+		}
+		tw.Flush()
 	}
 	for _, c := range p.Changes {
 		if c.Lane != LaneEnvironment {

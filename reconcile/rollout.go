@@ -21,6 +21,8 @@ const (
 	StepActivate Step = "activate"
 	// StepApply writes managed files (environment lane).
 	StepApply Step = "apply"
+	// StepMigrate applies database changes (database lane).
+	StepMigrate Step = "migrate"
 )
 
 // ServerResult is how one server of a change fared.
@@ -82,6 +84,8 @@ type Rollout struct {
 	// LBs gives the load balancers of the rolling and parallel strategies
 	// (default DefaultLBs).
 	LBs LBFunc
+	// DBs gives the databases of the database lane.
+	DBs DBFunc
 	Now func() time.Time
 }
 
@@ -90,6 +94,14 @@ type Rollout struct {
 func (ro *Rollout) Execute(ctx, stop context.Context, d *Desired, ch *Change) *Result {
 	res := &Result{Change: ch, Started: ro.Now()}
 	defer func() { res.Finished = ro.Now() }()
+	if ch.Lane == LaneDatabase {
+		if ch.Wait != nil {
+			res.Waiting = true
+			return res
+		}
+		ro.database(ctx, stop, d, ch, res)
+		return res
+	}
 	if ch.Lane == LaneEnvironment {
 		if ch.Wait != nil {
 			res.Waiting = true

@@ -227,6 +227,8 @@ type Release struct {
 	Live        LiveOpts     `yaml:"live,omitempty"`
 	Rolling     RollingOpts  `yaml:"rolling,omitempty"`
 	Parallel    ParallelOpts `yaml:"parallel,omitempty"`
+	// Database is the database lane of the release.
+	Database *ReleaseDB `yaml:"database,omitempty"`
 
 	src source
 }
@@ -235,6 +237,30 @@ type Release struct {
 type LiveOpts struct {
 	// Parallelism is how many servers are activated at once (default 10).
 	Parallelism int `yaml:"parallelism,omitempty"`
+}
+
+// ReleaseDB lists a release's database changes, in order, and the
+// database (by its name in gitfleet.yaml) they apply to.
+type ReleaseDB struct {
+	Target string `yaml:"target"`
+	// AllowIrreversible lets an irreversible change go in the same step
+	// as the files of the release.
+	AllowIrreversible bool       `yaml:"allowIrreversible,omitempty"`
+	Changes           []DBChange `yaml:"changes"`
+}
+
+// DBChange is one database change: a SQL file of the repository, or a
+// command run on a named server of the environment.
+type DBChange struct {
+	ID      string `yaml:"id"`
+	SQL     string `yaml:"sql,omitempty"`
+	Command string `yaml:"command,omitempty"`
+	Server  string `yaml:"server,omitempty"`
+	// Irreversible changes are never undone, and called out in plans.
+	Irreversible bool `yaml:"irreversible,omitempty"`
+	// NoTransaction runs SQL that cannot run in a transaction (CREATE
+	// INDEX CONCURRENTLY) outside one.
+	NoTransaction bool `yaml:"noTransaction,omitempty"`
 }
 
 // RollingOpts tunes the rolling strategy.

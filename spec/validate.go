@@ -286,6 +286,9 @@ func validateRelease(d *Desired, r *Release, errs *errorList) {
 			errs.add(r.PosOf(string(o)), "%s options set, but the strategy is %s", o, r.Strategy)
 		}
 	}
+	if r.Database != nil {
+		validateDB(r, env, errs)
+	}
 	validateRolling(r, errs)
 	validateParallel(r, env, app, errs)
 	if r.Live.Parallelism == 0 {
@@ -296,6 +299,47 @@ func validateRelease(d *Desired, r *Release, errs *errorList) {
 	}
 	if env != nil && app != nil && len(Targets(env, app)) == 0 {
 		errs.add(r.Pos(), "no server of environment %q is in the groups %v of app %q", env.Name, app.Groups, app.Name)
+	}
+}
+
+var changeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func validateDB(r *Release, env *Environment, errs *errorList) {
+	db := r.Database
+	if db.Target == "" || !nameRE.MatchString(db.Target) {
+		errs.add(r.PosOf("database.target"), "database.target %q: name a database of gitfleet.yaml", db.Target)
+	}
+	if len(db.Changes) == 0 {
+		errs.add(r.PosOf("database"), "database has no changes")
+	}
+	ids := map[string]bool{}
+	for i, c := range db.Changes {
+		f := "database.changes." + strconv.Itoa(i)
+		if !changeIDRE.MatchString(c.ID) {
+			errs.add(r.PosOf(f+".id"), "%s.id %q: use letters, digits, '.', '_' and '-'", f, c.ID)
+		} else if ids[c.ID] {
+			errs.add(r.PosOf(f+".id"), "%s.id %q is used twice", f, c.ID)
+		}
+		ids[c.ID] = true
+		switch {
+		case (c.SQL == "") == (c.Command == ""):
+			errs.add(r.PosOf(f), "%s: set exactly one of sql and command", f)
+		case c.SQL != "":
+			checkRepoPath(r.PosOf(f+".sql"), f+".sql", c.SQL, errs)
+			if c.Server != "" {
+				errs.add(r.PosOf(f+".server"), "%s.server is for command changes", f)
+			}
+		case c.Server == "":
+			errs.add(r.PosOf(f), "%s: a command change needs the server it runs on", f)
+		case env != nil:
+			found := false
+			for _, s := range env.Servers {
+				found = found || s.Name == c.Server
+			}
+			if !found {
+				errs.add(r.PosOf(f+".server"), "%s.server %q is not a server of environment %q", f, c.Server, env.Name)
+			}
+		}
 	}
 }
 

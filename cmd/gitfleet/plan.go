@@ -43,6 +43,11 @@ func newPlanCmd() *cobra.Command {
 			obs := reconcile.Observe(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
 			obs.LB = reconcile.ObserveLBs(cmd.Context(), nil, d.Spec)
 			obs.Config = reconcile.ObserveConfig(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
+			dbs, err := databases(c)
+			if err != nil {
+				return &exitError{1, err}
+			}
+			obs.DB = reconcile.ObserveDBs(cmd.Context(), dbs, d)
 			p := reconcile.MakePlan(d, obs, time.Now().UTC())
 			// The daemon's record of failed steps says why a server is
 			// still out of sync; plan only reads it.

@@ -120,6 +120,10 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	}()
 	log.Info("gitfleet started", "version", version, "listen", ln.Addr().String(), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
 
+	dbs, err := databases(c)
+	if err != nil {
+		return &exitError{1, err}
+	}
 	failures, err := reconcile.OpenFailures(filepath.Join(c.StateDir, failuresFile))
 	if err != nil {
 		log.Warn("the record of failed steps is unreadable; starting a new one", "err", err)
@@ -127,6 +131,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	ctl := &reconcile.Controller{
 		Failures:    failures,
 		ConfigRoots: c.EnvironmentFiles.Roots,
+		DBs:         dbs,
 		Exec:        x, Metrics: m, Log: log,
 		Resync:             c.Resync,
 		ObserveParallelism: c.Observe.Parallelism,

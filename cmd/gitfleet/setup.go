@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/config"
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/reconcile"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/tree"
 	"golang.org/x/crypto/ssh"
@@ -270,4 +271,26 @@ func sshTransport(c *config.SSHTransport) (*executor.SSH, error) {
 		return nil, fmt.Errorf("knownHosts: %w", err)
 	}
 	return t, nil
+}
+
+// databases opens the database lane's targets of gitfleet.yaml; their DSNs
+// are read once, at start.
+func databases(c *config.Config) (reconcile.DBFunc, error) {
+	if len(c.Databases) == 0 {
+		return nil, nil
+	}
+	dbs := map[string]*executor.Postgres{}
+	for name, db := range c.Databases {
+		dsn, err := db.DSN()
+		if err != nil {
+			return nil, fmt.Errorf("%s: databases.%s: %w", c.File, name, err)
+		}
+		dbs[name] = &executor.Postgres{DSN: dsn}
+	}
+	return func(target string) (reconcile.Database, error) {
+		if db := dbs[target]; db != nil {
+			return db, nil
+		}
+		return nil, fmt.Errorf("database %q is not in the databases of %s", target, c.File)
+	}, nil
 }
