@@ -241,19 +241,22 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 	for _, ch := range fileChanges {
 		filesPending[ch.Key()] = true
 	}
-	dbPending := map[spec.Key]*Change{}
+	// Files wait until the database lane of their environment converged.
+	dbPending := map[string]*Change{}
 	for _, ch := range planDatabaseLane(d, o, filesPending) {
 		if v := d.Spec.Environment(ch.Environment).Windows.For(string(ch.Lane)).At(now); !v.Open {
 			ch.Wait = &Wait{Why: v.Why, Next: v.Next}
 		}
-		dbPending[ch.Key()] = ch
+		if dbPending[ch.Environment] == nil {
+			dbPending[ch.Environment] = ch
+		}
 		p.Changes = append(p.Changes, ch)
 	}
 	for _, ch := range fileChanges {
-		if dc := dbPending[ch.Key()]; dc != nil && (ch.Wait == nil || ch.Wait.Order) {
-			why := fmt.Sprintf("the database lane goes first (%s)", dc.Reason)
+		if dc := dbPending[ch.Environment]; dc != nil && (ch.Wait == nil || ch.Wait.Order) {
+			why := fmt.Sprintf("the database lane of %s goes first (%s: %s)", ch.Environment, dc.Key(), dc.Reason)
 			if dc.Blocked != "" {
-				why = "the database lane is blocked: " + dc.Blocked
+				why = fmt.Sprintf("the database lane of %s is blocked (%s): %s", ch.Environment, dc.Key(), dc.Blocked)
 			}
 			ch.Wait = &Wait{Why: why, Order: true}
 			if dc.Wait != nil {
