@@ -255,8 +255,10 @@ func TestRejectedSnapshotIsRetriedAtResync(t *testing.T) {
 		t.Fatal("accepted although the artifact fetch failed")
 	}
 	stop, stopNow := context.WithCancel(context.Background())
-	defer stopNow()
-	go c.Run(context.Background(), stop)
+	done := make(chan struct{})
+	go func() { c.Run(context.Background(), stop); close(done) }()
+	// The pass under way finishes before the fleet directory goes.
+	defer func() { stopNow(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Desired() == nil {
 		if time.Now().After(deadline) {
