@@ -40,10 +40,22 @@ type Config struct {
 	// Databases are the targets of the database lane, by the name
 	// Releases use.
 	Databases map[string]*Database `yaml:"databases,omitempty"`
+	// Drift tunes drift detection.
+	Drift Drift `yaml:"drift,omitempty"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
 }
+
+// Drift tunes drift detection.
+type Drift struct {
+	// ContentInterval is how often the files of active releases are
+	// checked against the releases (default 10m).
+	ContentInterval Duration `yaml:"contentInterval,omitempty"`
+}
+
+// DefaultContentInterval is drift.contentInterval's default.
+const DefaultContentInterval = 10 * time.Minute
 
 // EnvironmentFiles lists the directories of the servers that managed
 // files of Environments may be written to; no roots, no managed files.
@@ -312,6 +324,12 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	if c.Observe.Timeout < time.Second || c.Observe.Timeout > 10*time.Minute {
 		add(at("observe.timeout"), "observe.timeout %s out of range 1s..10m", c.Observe.Timeout)
+	}
+	if c.Drift.ContentInterval == 0 {
+		c.Drift.ContentInterval = DefaultContentInterval
+	}
+	if c.Drift.ContentInterval < time.Second || c.Drift.ContentInterval > 24*time.Hour {
+		add(at("drift.contentInterval"), "drift.contentInterval %s out of range 1s..24h", c.Drift.ContentInterval)
 	}
 	for name, db := range c.Databases {
 		f := "databases." + name

@@ -32,6 +32,7 @@ type Metrics struct {
 	sourceRevision     *prometheus.GaugeVec
 	forcePushes        prometheus.Counter
 	webhookRequests    *prometheus.CounterVec
+	driftCollectors
 
 	mu       sync.Mutex
 	srcRev   [3]string              // labels of the source revision series
@@ -131,6 +132,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		m.reconcileDuration, m.reconcileErrors, m.reconcileLast, m.servers, m.deployments,
 		m.serverSteps, m.rolloutsInProgress, m.fetchDuration, m.fetchErrors, m.sourceRevision,
 		m.forcePushes, m.webhookRequests)
+	m.driftCollectors = newDriftCollectors(reg)
 	for _, r := range []string{ReasonRead, ReasonInvalid} {
 		m.sourceErrors.WithLabelValues(r)
 	}

@@ -128,13 +128,25 @@ func exercise(m *Metrics, now time.Time) {
 	m.ForcePush()
 	m.SourceRevision("https://git.example.com/fleet.git", "main", "0123456789abcdef0123456789abcdef01234567", now)
 	m.WebhookRequest("github", "triggered")
+	m.SetDrift(now, []DriftServer{{Environment: "prod", App: "web", Server: "web-1", Kind: "content", Since: now.Add(-time.Minute)}},
+		[]PendingLane{{Environment: "prod", Lane: "files", N: 2}})
+	m.EnvironmentReconciled("prod", now)
+	m.DeploymentDone("rolling", "success", 42*time.Second)
+	m.ContentChecked(now)
 }
 
 var families = []string{
 	"gitfleet_build_info",
+	"gitfleet_content_check_last_timestamp_seconds",
+	"gitfleet_deployment_duration_seconds",
 	"gitfleet_deployments_total",
 	"gitfleet_desired_revision_info",
 	"gitfleet_desired_state_valid",
+	"gitfleet_drift_age_seconds",
+	"gitfleet_drift_info",
+	"gitfleet_drift_servers",
+	"gitfleet_environment_last_reconcile_success_timestamp_seconds",
+	"gitfleet_pending_changes",
 	"gitfleet_reconcile_duration_seconds",
 	"gitfleet_reconcile_errors_total",
 	"gitfleet_reconcile_last_success_timestamp_seconds",

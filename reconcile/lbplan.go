@@ -126,7 +126,7 @@ func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment
 			unavailable++ // down by the load balancer's checks: not ours to fix
 			continue
 		}
-		ss.State = OutOfSync
+		ss.State, ss.Drift = Drifted, DriftLoadBalancer
 		ss.Reason = joinReason(ss.Reason, fmt.Sprintf("left %s in the load balancer", ls.Admin))
 		restore = append(restore, &ServerChange{Server: srv.Name, From: ss.Current, Restore: true, Reason: ss.Reason})
 	}
@@ -138,7 +138,7 @@ func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment
 	}
 	var activate []*ServerChange
 	for _, s := range ch.Servers {
-		if s.Activate {
+		if s.Activate || s.Heal {
 			activate = append(activate, s)
 		}
 	}
@@ -279,7 +279,7 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 		for _, s := range g[live] {
 			if ls, _ := lbOf(lbo, s); ls.Admin != executor.LBReady {
 				ss := status[s.Name]
-				ss.State, ss.Reason = OutOfSync, fmt.Sprintf("live group %s, but %s in the load balancer", live, ls.Admin)
+				ss.State, ss.Drift, ss.Reason = Drifted, DriftLoadBalancer, fmt.Sprintf("live group %s, but %s in the load balancer", live, ls.Admin)
 				ch.Servers = append(ch.Servers, &ServerChange{Server: s.Name, From: ss.Current, Restore: true, Reason: ss.Reason})
 			}
 		}
@@ -291,7 +291,7 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 			ss.State, ss.Held = InSync, false
 			ss.Reason = fmt.Sprintf("idle group %s, keeps %s for a switch back", otherGroup(live), ss.Current)
 			if ls, _ := lbOf(lbo, s); ls.Admin != executor.LBMaint {
-				ss.State = OutOfSync
+				ss.State, ss.Drift = Drifted, DriftLoadBalancer
 				ss.Reason = fmt.Sprintf("idle group %s, but %s in the load balancer", otherGroup(live), ls.Admin)
 				ch.Servers = append(ch.Servers, &ServerChange{Server: s.Name, From: ss.Current, TakeOut: true, Reason: ss.Reason})
 			}

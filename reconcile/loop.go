@@ -36,11 +36,16 @@ type Controller struct {
 	LBs LBFunc
 	// DBs gives the databases of the database lane.
 	DBs DBFunc
+	// ContentInterval is how often the files of active releases are
+	// checked against the releases (default 10m; negative: never).
+	ContentInterval time.Duration
 	// ConfigRoots, when not nil, are the only directories managed files
 	// of the environment lane may be in (environmentFiles.roots).
 	ConfigRoots []string
 	Now         func() time.Time
 
+	drift        driftState
+	envNames     []string // environments with per-environment series
 	mu           sync.Mutex
 	desired      *Desired
 	rejectedSnap *source.Snapshot // the newest snapshot, when it was rejected
@@ -204,9 +209,14 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	}()
 
 	obs := c.observe(stop, d)
+	if c.contentDue(c.Now()) {
+		c.checkContent(stop, d, obs)
+	}
+	obs.Content = c.contentSnapshot()
 	plan := MakePlan(d, obs, c.Now())
 	pr.Plan = plan
 	c.recordStatus(plan)
+	c.recordDrift(plan)
 	c.noteFailures(plan, nil)
 	log := c.Log.With("revision", source.ShortRevision(d.Revision))
 	unreachable := 0
@@ -225,6 +235,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	}
 	if len(plan.Changes) == 0 {
 		log.Debug("fleet in sync", "releases", len(plan.Status))
+		c.markEnvironments(d, plan, nil)
 		return pr
 	}
 	log.Info("plan", "changes", len(plan.Changes), "server_steps", plan.Pending())
@@ -251,6 +262,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 				}
 				res := c.execute(ctx, stop, ro, d, ch)
 				c.noteFailures(nil, res)
+				c.forgetHealed(res)
 				mu.Lock()
 				pr.Results = append(pr.Results, res)
 				mu.Unlock()
@@ -264,6 +276,9 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 			break
 		}
 	}
+	if stop.Err() == nil {
+		c.markEnvironments(d, plan, pr.Results)
+	}
 	// Files that waited for their environment go next, at once.
 	for _, r := range pr.Results {
 		if r.Change.Lane != LaneFiles && !r.Waiting && r.Failed() == 0 && r.Change.Blocked == "" && stop.Err() == nil {
@@ -274,8 +289,11 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	// Refresh the standing for dashboards; what is still out of sync is
 	// retried by the next pass, never in a loop.
 	if stop.Err() == nil {
-		after := MakePlan(d, c.observe(stop, d), c.Now())
+		obs := c.observe(stop, d)
+		obs.Content = c.contentSnapshot()
+		after := MakePlan(d, obs, c.Now())
 		c.recordStatus(after)
+		c.recordDrift(after)
 		c.noteFailures(after, nil)
 	}
 	return pr
@@ -330,6 +348,7 @@ func (c *Controller) execute(ctx, stop context.Context, ro *Rollout, d *Desired,
 	c.Metrics.RolloutStarted()
 	res := ro.Execute(ctx, stop, d, ch)
 	c.Metrics.RolloutDone(ch.Environment, ch.App, res.Outcome())
+	c.Metrics.DeploymentDone(string(ch.Strategy), res.Outcome(), res.Finished.Sub(res.Started))
 	for _, s := range res.Servers {
 		if s.Staged {
 			c.Metrics.ServerStep(ch.Environment, ch.App, string(StepStage), true)
@@ -367,4 +386,35 @@ func (c *Controller) recordStatus(p *Plan) {
 		apps[i] = metrics.AppServers{Environment: st.Environment, App: st.App, Counts: counts}
 	}
 	c.Metrics.SetServers(states, apps)
+}
+
+// markEnvironments records the environments whose observation and changes
+// went without an error in this pass.
+func (c *Controller) markEnvironments(d *Desired, plan *Plan, results []*Result) {
+	failed := map[string]bool{}
+	for _, st := range plan.Status {
+		if st.Counts[Unreachable] > 0 {
+			failed[st.Environment] = true
+		}
+	}
+	for _, r := range results {
+		if r.Failed() > 0 {
+			failed[r.Change.Environment] = true
+		}
+	}
+	keep := map[string]bool{}
+	for _, e := range d.Spec.Environments {
+		keep[e.Name] = true
+		if !failed[e.Name] {
+			c.Metrics.EnvironmentReconciled(e.Name, c.Now())
+		}
+	}
+	c.mu.Lock()
+	prev := c.envNames
+	c.envNames = nil
+	for e := range keep {
+		c.envNames = append(c.envNames, e)
+	}
+	c.mu.Unlock()
+	c.Metrics.ForgetEnvironments(keep, prev)
 }

@@ -25,6 +25,10 @@ type Executor interface {
 	// the environment's onChange (the environment lane).
 	ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]executor.FileState, error)
 	ApplyConfig(ctx context.Context, r executor.ConfigRequest) error
+	// Verify lists the files of a release on a server that differ from
+	// it; Heal puts them back and runs the activation again.
+	Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel executor.Release) ([]string, error)
+	Heal(ctx context.Context, r executor.Request, paths []string) error
 	// RunCommand runs a command in / on a server (database lane commands).
 	RunCommand(ctx context.Context, srv *spec.Server, env []string, command string) ([]byte, error)
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gitfleet/gitfleet/executor"
@@ -26,12 +27,25 @@ type SyncState string
 // The sync states.
 const (
 	InSync      SyncState = "in_sync"
+	// Drifted is a server that left the desired state by itself: another
+	// release switched in outside gitfleet, files of the release changed,
+	// out of its load balancer.
+	Drifted SyncState = "drifted"
 	OutOfSync   SyncState = "out_of_sync"
 	Unreachable SyncState = "unreachable"
 )
 
 // SyncStates lists every state, for metrics.
-var SyncStates = []SyncState{InSync, OutOfSync, Unreachable}
+var SyncStates = []SyncState{InSync, OutOfSync, Drifted, Unreachable}
+
+// The kinds of drift.
+const (
+	DriftVersion      = "version"
+	DriftContent      = "content"
+	DriftLoadBalancer = "loadbalancer"
+	DriftDatabase     = "database"
+	DriftEnvironment  = "environment"
+)
 
 // Plan is everything a pass would do, and how the fleet stands.
 type Plan struct {
@@ -116,8 +130,12 @@ type ServerChange struct {
 	// maintenance (an idle blue/green group).
 	Restore bool `json:"restore,omitempty"`
 	TakeOut bool `json:"takeOut,omitempty"`
-	// Files are the managed files to write (environment lane).
-	Files  []string `json:"files,omitempty"`
+	// Files are the managed files to write (environment lane), or the
+	// drifted files of the release to put back (Heal).
+	Files []string `json:"files,omitempty"`
+	// Heal puts back the drifted files of the release the server is on,
+	// then runs its activation again.
+	Heal bool `json:"heal,omitempty"`
 	Reason string   `json:"reason"`
 	// LastFailure is this server's last failed attempt at this release,
 	// when one is known (see Failures).
@@ -146,6 +164,8 @@ type ServerStatus struct {
 	// revision: it is not retried until the revision changes.
 	Held   bool   `json:"held,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Drift is the kind of drift of a drifted server.
+	Drift string `json:"drift,omitempty"`
 }
 
 // Pending counts the server steps of the plan's changes.
@@ -168,6 +188,17 @@ type Observed struct {
 	// DB is what the databases of the database lane have applied, by
 	// target name.
 	DB map[string]*DBObservation
+	// Content is the last content check of the active releases, by server
+	// and app.
+	Content map[string]map[string]*ContentCheck
+}
+
+// ContentCheck is the result of comparing a release's files on a server
+// with the release.
+type ContentCheck struct {
+	Release string    `json:"release"`
+	Differ  []string  `json:"differ,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // MakePlan compares the desired state with the observed fleet. It is pure:
@@ -223,6 +254,7 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 		case spec.Parallel:
 			ch = planParallel(d, o, r, env, app, rel, targets, st, ch)
 		}
+		recount(st)
 		p.Status = append(p.Status, st)
 		if ch != nil {
 			if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
@@ -293,7 +325,24 @@ func planServer(d *Desired, o *Observed, app *spec.App, rel executor.Release, sr
 			return ss, &ServerChange{Server: srv.Name, From: as.Current, Activate: true, Reason: ss.Reason}
 		}
 		ss.State = InSync
+		if cc := o.Content[srv.Name][app.Name]; cc != nil && cc.Release == rel.ID && len(cc.Differ) > 0 {
+			ss.State, ss.Drift = Drifted, DriftContent
+			ss.Reason = fmt.Sprintf("content drift: %d %s of the release changed on the server: %s", len(cc.Differ), plural(len(cc.Differ), "file", "files"), firstFew(cc.Differ))
+			if onDrift(d, srv) == spec.DriftHeal {
+				return ss, &ServerChange{Server: srv.Name, From: as.Current, Heal: true, Files: cc.Differ, Reason: ss.Reason}
+			}
+		}
 		return ss, nil
+	}
+	if m != nil && m.Release == rel.ID && m.Pending == nil && as.Current != "" {
+		// gitfleet activated the desired release here; something else
+		// switched current since.
+		ss.State, ss.Drift = Drifted, DriftVersion
+		ss.Reason = fmt.Sprintf("version drift: current was switched to %s outside gitfleet (desired %s)", as.Current, rel.ID)
+		if onDrift(d, srv) != spec.DriftHeal {
+			return ss, nil
+		}
+		return ss, &ServerChange{Server: srv.Name, From: as.Current, Stage: !as.IsStaged(rel.ID), Activate: true, Reason: ss.Reason}
 	}
 	ss.State = OutOfSync
 	if m != nil && m.Failed != nil && m.Failed.Release == rel.ID && m.Failed.Revision == d.Revision {
@@ -345,4 +394,23 @@ func summarize(c *Change, targets int) string {
 		}
 	}
 	return out
+}
+
+// onDrift is the policy of the server's environment.
+func onDrift(d *Desired, srv *spec.Server) string {
+	for _, e := range d.Spec.Environments {
+		for i := range e.Servers {
+			if e.Servers[i].Name == srv.Name {
+				return e.OnDrift
+			}
+		}
+	}
+	return spec.DriftHeal
+}
+
+func firstFew(paths []string) string {
+	if len(paths) > 5 {
+		return strings.Join(paths[:5], ", ") + fmt.Sprintf(" and %d more", len(paths)-5)
+	}
+	return strings.Join(paths, ", ")
 }

@@ -127,3 +127,18 @@ func (r *recorder) RunCommand(ctx context.Context, srv *spec.Server, env []strin
 	}
 	return nil, nil
 }
+
+func (r *recorder) Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel executor.Release) ([]string, error) {
+	if r.next != nil {
+		return r.next.Verify(ctx, srv, app, rel)
+	}
+	return nil, nil
+}
+
+func (r *recorder) Heal(ctx context.Context, req executor.Request, paths []string) error {
+	real := func(ctx context.Context, req executor.Request) error { return r.next.Heal(ctx, req, paths) }
+	if r.next == nil {
+		real = nil
+	}
+	return r.step(ctx, "heal", req, real)
+}

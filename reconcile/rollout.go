@@ -204,7 +204,7 @@ func (ro *Rollout) live(ctx, stop context.Context, d *Desired, ch *Change, res *
 	// Activation.
 	var toActivate []int
 	for i, s := range ch.Servers {
-		if s.Activate && res.Servers[i].Err == "" && (!s.Stage || started[i]) {
+		if (s.Activate || s.Heal) && res.Servers[i].Err == "" && (!s.Stage || started[i]) {
 			toActivate = append(toActivate, i)
 		}
 	}
@@ -217,7 +217,12 @@ func (ro *Rollout) live(ctx, stop context.Context, d *Desired, ch *Change, res *
 		activated[i] = true
 		r := request(i)
 		t0 := time.Now()
-		err := ro.Exec.Activate(ctx, r)
+		var err error
+		if ch.Servers[i].Heal {
+			err = ro.Exec.Heal(ctx, r, ch.Servers[i].Files)
+		} else {
+			err = ro.Exec.Activate(ctx, r)
+		}
 		if err != nil {
 			r.Log.Error("activation failed", "release", rel.ID, "err", err)
 		} else {

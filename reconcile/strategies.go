@@ -267,8 +267,12 @@ func (ro *Rollout) rolling(ctx, stop context.Context, d *Desired, ch *Change, re
 	}
 	opts := u.release.Rolling
 	from := map[string]string{}
+	heal := map[string][]string{}
 	for _, s := range ch.Servers {
 		from[s.Server] = s.From
+		if s.Heal {
+			heal[s.Server] = s.Files
+		}
 	}
 	u.stage()
 
@@ -329,8 +333,14 @@ func (ro *Rollout) rolling(ctx, stop context.Context, d *Desired, ch *Change, re
 				u.putBack(n, opts.DrainTimeout) // never leave it out for a failed drain
 				return
 			}
-			if err := ro.Exec.Activate(ctx, r); err != nil {
-				fail(StepActivate, err) // the executor went back to the previous release
+			var err error
+			if heal[n] != nil {
+				err = ro.Exec.Heal(ctx, r, heal[n])
+			} else {
+				err = ro.Exec.Activate(ctx, r) // on failure, back to the previous release
+			}
+			if err != nil {
+				fail(StepActivate, err)
 				return
 			}
 			r.Log.Info("activated", "release", u.rel.ID, "from", from[n])

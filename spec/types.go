@@ -32,6 +32,10 @@ type Environment struct {
 	Windows Windows `yaml:"windows,omitempty"`
 	// Config is the environment lane: managed files and variables.
 	Config *EnvConfig `yaml:"config,omitempty"`
+	// OnDrift is what a server that drifted from the desired state gets:
+	// heal (the default: the desired state is applied again) or alert
+	// (reported only).
+	OnDrift string `yaml:"onDrift,omitempty"`
 
 	src source
 }
@@ -89,6 +93,12 @@ func (w Windows) For(lane string) *schedule.Policy {
 	}
 	return nil
 }
+
+// The onDrift values.
+const (
+	DriftHeal  = "heal"
+	DriftAlert = "alert"
+)
 
 // LB is the server's name in the load balancer.
 func (s *Server) LB() string {

@@ -115,6 +115,13 @@ func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList
 	if e.Config != nil {
 		validateConfig(e, errs)
 	}
+	switch e.OnDrift {
+	case "":
+		e.OnDrift = DriftHeal
+	case DriftHeal, DriftAlert:
+	default:
+		errs.add(e.PosOf("onDrift"), "onDrift %q: want heal or alert", e.OnDrift)
+	}
 	for _, lane := range []string{"files", "database", "environment"} {
 		p := e.Windows.For(lane)
 		if p == nil {

@@ -129,10 +129,11 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		log.Warn("the record of failed steps is unreadable; starting a new one", "err", err)
 	}
 	ctl := &reconcile.Controller{
-		Failures:    failures,
-		ConfigRoots: c.EnvironmentFiles.Roots,
-		DBs:         dbs,
-		Exec:        x, Metrics: m, Log: log,
+		Failures:        failures,
+		ConfigRoots:     c.EnvironmentFiles.Roots,
+		DBs:             dbs,
+		ContentInterval: c.Drift.ContentInterval,
+		Exec:            x, Metrics: m, Log: log,
 		Resync:             c.Resync,
 		ObserveParallelism: c.Observe.Parallelism,
 		ObserveTimeout:     c.Observe.Timeout,

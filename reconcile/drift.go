@@ -1,0 +1,168 @@
+package reconcile
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// DefaultContentInterval is how often the files of active releases are
+// checked against the releases, when not configured.
+const DefaultContentInterval = 10 * time.Minute
+
+// driftState is what the controller keeps between passes about drift: the
+// last content checks and when each drift was first seen. It is a cache:
+// lost at a restart, it is rebuilt by the next checks.
+type driftState struct {
+	mu        sync.Mutex
+	content   map[string]map[string]*ContentCheck // server → app
+	lastCheck time.Time
+	firstSeen map[[4]string]time.Time // environment, app, server, kind
+}
+
+// contentDue reports whether the content checks are due.
+func (c *Controller) contentDue(now time.Time) bool {
+	interval := c.ContentInterval
+	if interval < 0 {
+		return false
+	}
+	if interval == 0 {
+		interval = DefaultContentInterval
+	}
+	c.drift.mu.Lock()
+	defer c.drift.mu.Unlock()
+	return c.drift.lastCheck.IsZero() || now.Sub(c.drift.lastCheck) >= interval
+}
+
+// checkContent compares the files of the desired release with the
+// release, on every server where it is the active one, with bounded
+// concurrency.
+func (c *Controller) checkContent(ctx context.Context, d *Desired, o *Observed) {
+	type work struct {
+		srv *spec.Server
+		app *spec.App
+		key spec.Key
+	}
+	var todo []work
+	for _, r := range d.Spec.Releases {
+		rel, ok := d.Releases[r.Key()]
+		if !ok {
+			continue
+		}
+		env, app := d.Spec.Environment(r.Environment), d.Spec.App(r.App)
+		for _, srv := range spec.Targets(env, app) {
+			st := o.Servers[srv.Name]
+			if st == nil || st.Err != nil || st.Apps[app.Name] == nil || st.Apps[app.Name].Current != rel.ID {
+				continue
+			}
+			todo = append(todo, work{srv, app, r.Key()})
+		}
+	}
+	results := map[string]map[string]*ContentCheck{}
+	var mu sync.Mutex
+	now := c.Now()
+	forEach(ctx, len(todo), c.ObserveParallelism, func(i int) {
+		w := todo[i]
+		rel := d.Releases[w.key]
+		cctx, cancel := context.WithTimeout(ctx, c.ObserveTimeout)
+		differ, err := c.Exec.Verify(cctx, w.srv, w.app, rel)
+		cancel()
+		if err != nil {
+			c.Log.Warn("content check failed", "server", w.srv.Name, "app", w.app.Name, "err", err)
+			return
+		}
+		if len(differ) > 0 {
+			c.Log.Warn("content drift", "environment", w.key.Environment, "app", w.app.Name, "server", w.srv.Name, "release", rel.ID, "files", firstFew(differ))
+		}
+		mu.Lock()
+		if results[w.srv.Name] == nil {
+			results[w.srv.Name] = map[string]*ContentCheck{}
+		}
+		results[w.srv.Name][w.app.Name] = &ContentCheck{Release: rel.ID, Differ: differ, At: now}
+		mu.Unlock()
+	})
+	c.drift.mu.Lock()
+	c.drift.content = results
+	c.drift.lastCheck = now
+	c.drift.mu.Unlock()
+	c.Metrics.ContentChecked(now)
+}
+
+// contentSnapshot is the last content checks, for a plan.
+func (c *Controller) contentSnapshot() map[string]map[string]*ContentCheck {
+	c.drift.mu.Lock()
+	defer c.drift.mu.Unlock()
+	return c.drift.content
+}
+
+// forgetHealed drops the content drift of servers healed by a rollout.
+func (c *Controller) forgetHealed(res *Result) {
+	c.drift.mu.Lock()
+	defer c.drift.mu.Unlock()
+	for _, s := range res.Servers {
+		if s.Done && c.drift.content[s.Server] != nil {
+			delete(c.drift.content[s.Server], res.Change.App)
+		}
+	}
+}
+
+// recordDrift publishes the drift a plan shows, and pending changes per
+// lane, with the time each drift was first seen.
+func (c *Controller) recordDrift(p *Plan) {
+	now := c.Now()
+	var drifted []metrics.DriftServer
+	seen := map[[4]string]bool{}
+	c.drift.mu.Lock()
+	if c.drift.firstSeen == nil {
+		c.drift.firstSeen = map[[4]string]time.Time{}
+	}
+	add := func(env, app, server, kind string) {
+		k := [4]string{env, app, server, kind}
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		since, ok := c.drift.firstSeen[k]
+		if !ok {
+			since = now
+			c.drift.firstSeen[k] = now
+		}
+		drifted = append(drifted, metrics.DriftServer{Environment: env, App: app, Server: server, Kind: kind, Since: since})
+	}
+	for _, st := range p.Status {
+		for _, s := range st.Servers {
+			if s.Drift != "" {
+				add(st.Environment, st.App, s.Server, s.Drift)
+			}
+		}
+	}
+	pending := map[[2]string]int{}
+	for _, ch := range p.Changes {
+		switch ch.Lane {
+		case LaneEnvironment:
+			for _, s := range ch.Servers {
+				add(ch.Environment, "", s.Server, DriftEnvironment)
+			}
+			pending[[2]string{ch.Environment, string(ch.Lane)}] += len(ch.Servers)
+		case LaneDatabase:
+			add(ch.Environment, ch.App, ch.To, DriftDatabase)
+			pending[[2]string{ch.Environment, string(ch.Lane)}] += max(len(ch.DB), 1)
+		default:
+			pending[[2]string{ch.Environment, string(ch.Lane)}] += len(ch.Servers)
+		}
+	}
+	for k := range c.drift.firstSeen {
+		if !seen[k] {
+			delete(c.drift.firstSeen, k)
+		}
+	}
+	c.drift.mu.Unlock()
+	var lanes []metrics.PendingLane
+	for k, n := range pending {
+		lanes = append(lanes, metrics.PendingLane{Environment: k[0], Lane: k[1], N: n})
+	}
+	c.Metrics.SetDrift(now, drifted, lanes)
+}
