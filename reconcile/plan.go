@@ -26,11 +26,11 @@ type SyncState string
 
 // The sync states.
 const (
-	InSync      SyncState = "in_sync"
+	InSync SyncState = "in_sync"
 	// Drifted is a server that left the desired state by itself: another
 	// release switched in outside gitfleet, files of the release changed,
 	// out of its load balancer.
-	Drifted SyncState = "drifted"
+	Drifted     SyncState = "drifted"
 	OutOfSync   SyncState = "out_of_sync"
 	Unreachable SyncState = "unreachable"
 )
@@ -135,8 +135,8 @@ type ServerChange struct {
 	Files []string `json:"files,omitempty"`
 	// Heal puts back the drifted files of the release the server is on,
 	// then runs its activation again.
-	Heal bool `json:"heal,omitempty"`
-	Reason string   `json:"reason"`
+	Heal   bool   `json:"heal,omitempty"`
+	Reason string `json:"reason"`
 	// LastFailure is this server's last failed attempt at this release,
 	// when one is known (see Failures).
 	LastFailure *Failure `json:"lastFailure,omitempty"`
