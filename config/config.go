@@ -42,9 +42,17 @@ type Config struct {
 	Databases map[string]*Database `yaml:"databases,omitempty"`
 	// Drift tunes drift detection.
 	Drift Drift `yaml:"drift,omitempty"`
+	// History bounds the record of rollouts in the state directory.
+	History History `yaml:"history,omitempty"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
+}
+
+// History bounds the history kept in <stateDir>/history.db.
+type History struct {
+	MaxEvents int      `yaml:"maxEvents,omitempty"` // default 10000
+	MaxAge    Duration `yaml:"maxAge,omitempty"`    // default 2160h (90 days)
 }
 
 // Drift tunes drift detection.
@@ -330,6 +338,12 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	if c.Drift.ContentInterval < time.Second || c.Drift.ContentInterval > 24*time.Hour {
 		add(at("drift.contentInterval"), "drift.contentInterval %s out of range 1s..24h", c.Drift.ContentInterval)
+	}
+	if c.History.MaxEvents < 0 || c.History.MaxEvents > 10_000_000 {
+		add(at("history.maxEvents"), "history.maxEvents %d out of range 1..10000000", c.History.MaxEvents)
+	}
+	if c.History.MaxAge < 0 {
+		add(at("history.maxAge"), "history.maxAge must not be negative")
 	}
 	for name, db := range c.Databases {
 		f := "databases." + name

@@ -17,6 +17,8 @@ import (
 type Desired struct {
 	Revision string
 	Origin   string
+	// Author is the revision's commit author (Git sources).
+	Author   string
 	Spec     *spec.Desired
 	Releases map[spec.Key]executor.Release
 	// DB are the releases' database changes with their SQL read from the
@@ -49,7 +51,7 @@ func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*D
 	if lerr != nil {
 		return nil, lerr
 	}
-	d := &Desired{Revision: s.Revision, Origin: s.Origin, Spec: sd, Releases: map[spec.Key]executor.Release{}}
+	d := &Desired{Revision: s.Revision, Origin: s.Origin, Author: s.Author, Spec: sd, Releases: map[spec.Key]executor.Release{}}
 	var errs spec.Errors
 	// Several environments often release the same version: resolve each
 	// artifact once.

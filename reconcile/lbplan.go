@@ -155,7 +155,14 @@ func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment
 		size = room
 	}
 	if len(activate) > 0 && size < 1 {
-		return holdChange(st, fmt.Sprintf("%d of %d servers are unavailable and maxUnavailable is %s: no room for a batch", unavailable, len(targets), r.Rolling.MaxUnavailable))
+		// No batch, but servers left out still go back.
+		st.Note = fmt.Sprintf("%d of %d servers are unavailable and maxUnavailable is %s: no room for a batch", unavailable, len(targets), r.Rolling.MaxUnavailable)
+		if len(restore) == 0 {
+			return nil
+		}
+		ch.Servers, ch.Batches = restore, nil
+		ch.Reason = summarize(ch, len(targets))
+		return ch
 	}
 	ch.Servers = append(restore, activate...)
 	ch.Batches = nil
@@ -290,7 +297,9 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 			}
 			ss.State, ss.Held = InSync, false
 			ss.Reason = fmt.Sprintf("idle group %s, keeps %s for a switch back", otherGroup(live), ss.Current)
-			if ls, _ := lbOf(lbo, s); ls.Admin != executor.LBMaint {
+			// Drained counts as out too: a command load balancer may have
+			// no maintenance state of its own.
+			if ls, _ := lbOf(lbo, s); ls.Admin == executor.LBReady {
 				ss.State, ss.Drift = Drifted, DriftLoadBalancer
 				ss.Reason = fmt.Sprintf("idle group %s, but %s in the load balancer", otherGroup(live), ls.Admin)
 				ch.Servers = append(ch.Servers, &ServerChange{Server: s.Name, From: ss.Current, TakeOut: true, Reason: ss.Reason})

@@ -36,6 +36,9 @@ type Controller struct {
 	LBs LBFunc
 	// DBs gives the databases of the database lane.
 	DBs DBFunc
+	// History, when set, records every rollout, environment change and
+	// database change.
+	History History
 	// ContentInterval is how often the files of active releases are
 	// checked against the releases (default 10m; negative: never).
 	ContentInterval time.Duration
@@ -45,6 +48,7 @@ type Controller struct {
 	Now         func() time.Time
 
 	drift        driftState
+	status       statusState
 	envNames     []string // environments with per-environment series
 	mu           sync.Mutex
 	desired      *Desired
@@ -215,6 +219,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	obs.Content = c.contentSnapshot()
 	plan := MakePlan(d, obs, c.Now())
 	pr.Plan = plan
+	c.setPlan(plan)
 	c.recordStatus(plan)
 	c.recordDrift(plan)
 	c.noteFailures(plan, nil)
@@ -292,6 +297,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 		obs := c.observe(stop, d)
 		obs.Content = c.contentSnapshot()
 		after := MakePlan(d, obs, c.Now())
+		c.setPlan(after)
 		c.recordStatus(after)
 		c.recordDrift(after)
 		c.noteFailures(after, nil)
@@ -346,7 +352,10 @@ func (c *Controller) execute(ctx, stop context.Context, ro *Rollout, d *Desired,
 	}
 	log.Info("rollout started", "strategy", ch.Strategy, "release", ch.To, "servers", len(ch.Servers), "reason", ch.Reason)
 	c.Metrics.RolloutStarted()
+	c.started(ch, c.Now())
 	res := ro.Execute(ctx, stop, d, ch)
+	c.finished(ch)
+	c.record(d, ch, res)
 	c.Metrics.RolloutDone(ch.Environment, ch.App, res.Outcome())
 	c.Metrics.DeploymentDone(string(ch.Strategy), res.Outcome(), res.Finished.Sub(res.Started))
 	for _, s := range res.Servers {

@@ -48,11 +48,17 @@ func Rollback(ctx context.Context, x Executor, lbs LBFunc, log *slog.Logger, d *
 	holds := ""
 	for _, s := range g[back] {
 		st := obs.Servers[s.Name]
-		if st == nil || st.Err != nil {
+		if st == nil {
+			return fmt.Errorf("%s: server %s of group %s was not observed", key, s.Name, back)
+		}
+		if st.Err != nil {
 			return fmt.Errorf("%s: server %s of group %s is unreachable: %v", key, s.Name, back, st.Err)
 		}
 		as := st.Apps[app.Name]
 		switch {
+		case as != nil && as.Current == rel.ID && as.Marker != nil && as.Marker.Failed != nil &&
+			as.Marker.Failed.Release == rel.ID && as.Marker.Failed.Revision == d.Revision:
+			return fmt.Errorf("%s: group %s holds %s, which failed or was rolled back at this revision: already rolled back; to go forward again, use gitfleet sync --retry %s %s", key, back, rel.ID, envName, appName)
 		case as == nil || as.Current == "":
 			return fmt.Errorf("%s: server %s of group %s holds no release to switch back to", key, s.Name, back)
 		case as.Marker != nil && as.Marker.Pending != nil:

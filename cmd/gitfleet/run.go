@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/gitfleet/gitfleet/metrics"
 	"github.com/gitfleet/gitfleet/reconcile"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -124,6 +127,11 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return &exitError{1, err}
 	}
+	history, err := store.Open(filepath.Join(c.StateDir, "history.db"), store.Retention{MaxEvents: c.History.MaxEvents, MaxAge: c.History.MaxAge})
+	if err != nil {
+		return &exitError{1, err}
+	}
+	defer history.Close()
 	failures, err := reconcile.OpenFailures(filepath.Join(c.StateDir, failuresFile))
 	if err != nil {
 		log.Warn("the record of failed steps is unreadable; starting a new one", "err", err)
@@ -132,6 +140,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		Failures:        failures,
 		ConfigRoots:     c.EnvironmentFiles.Roots,
 		DBs:             dbs,
+		History:         history,
 		ContentInterval: c.Drift.ContentInterval,
 		Exec:            x, Metrics: m, Log: log,
 		Resync:             c.Resync,
@@ -141,6 +150,20 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		Artifacts:          gitArtifacts(c, filepath.Join(c.StateDir, "artifacts"), false),
 		Now:                func() time.Time { return time.Now().UTC() },
 	}
+	// The JSON API of docs/api.md.
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, ctl.Status())
+	})
+	mux.HandleFunc("GET /api/v1/history", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		events, err := history.List(store.Filter{Environment: q.Get("environment"), App: q.Get("app"), Limit: limit})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]any{"events": events})
+	})
 	// gitfleet sync --retry asks for a pass at once.
 	mux.HandleFunc("POST /api/v1/sync", func(w http.ResponseWriter, _ *http.Request) {
 		ctl.Trigger()
@@ -181,3 +204,10 @@ func lockStateDir(dir string) (unlock func(), err error) {
 // failuresFile, in the state directory, is the daemon's record of the last
 // failed step of every server (see reconcile.Failures).
 const failuresFile = "failures.json"
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
