@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -44,10 +45,40 @@ type Config struct {
 	Drift Drift `yaml:"drift,omitempty"`
 	// History bounds the record of rollouts in the state directory.
 	History History `yaml:"history,omitempty"`
+	// Notifications say what happens: webhooks, Slack, commit statuses.
+	Notifications Notifications `yaml:"notifications,omitempty"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
 }
+
+// Notifications are where gitfleet reports rollouts and drift.
+type Notifications struct {
+	Webhooks     []NotifyHook  `yaml:"webhooks,omitempty"`
+	Slack        []NotifyHook  `yaml:"slack,omitempty"`
+	CommitStatus *CommitStatus `yaml:"commitStatus,omitempty"`
+}
+
+// NotifyHook is an HTTP endpoint. Its URL may be a secret (Slack's are):
+// then give urlFile.
+type NotifyHook struct {
+	URL        string   `yaml:"url,omitempty"`
+	URLFile    string   `yaml:"urlFile,omitempty"`
+	SecretFile string   `yaml:"secretFile,omitempty"` // webhooks: HMAC-SHA256 of the body
+	Events     []string `yaml:"events,omitempty"`     // default: all
+}
+
+// CommitStatus sets statuses on the desired-state repository's commits.
+type CommitStatus struct {
+	Provider   string `yaml:"provider"` // github, gitlab or gitea
+	APIURL     string `yaml:"apiURL"`
+	Repository string `yaml:"repository"`
+	TokenFile  string `yaml:"tokenFile,omitempty"`
+	TokenEnv   string `yaml:"tokenEnv,omitempty"`
+}
+
+// notifyEvents are the kinds a hook may ask for.
+var notifyEvents = map[string]bool{"rollout-started": true, "rollout-succeeded": true, "rollout-failed": true, "drift-detected": true}
 
 // History bounds the history kept in <stateDir>/history.db.
 type History struct {
@@ -338,6 +369,47 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	if c.Drift.ContentInterval < time.Second || c.Drift.ContentInterval > 24*time.Hour {
 		add(at("drift.contentInterval"), "drift.contentInterval %s out of range 1s..24h", c.Drift.ContentInterval)
+	}
+	for kind, hooks := range map[string][]NotifyHook{"webhooks": c.Notifications.Webhooks, "slack": c.Notifications.Slack} {
+		for i := range hooks {
+			h := &hooks[i]
+			f := fmt.Sprintf("notifications.%s.%d", kind, i)
+			if (h.URL == "") == (h.URLFile == "") {
+				add(at(f), "%s: set exactly one of url and urlFile", f)
+			}
+			if h.URL != "" {
+				if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					add(at(f+".url"), "%s.url: want an http or https URL", f)
+				}
+			}
+			if kind == "slack" && h.SecretFile != "" {
+				add(at(f+".secretFile"), "%s.secretFile is for webhooks", f)
+			}
+			for _, e := range h.Events {
+				if !notifyEvents[e] {
+					add(at(f+".events"), "%s.events: unknown event %q (want rollout-started, rollout-succeeded, rollout-failed, drift-detected)", f, e)
+				}
+			}
+			h.URLFile, h.SecretFile = ck.abs(h.URLFile), ck.abs(h.SecretFile)
+		}
+	}
+	if cs := c.Notifications.CommitStatus; cs != nil {
+		f := "notifications.commitStatus"
+		switch cs.Provider {
+		case "github", "gitlab", "gitea":
+		default:
+			add(at(f+".provider"), "%s.provider %q: want github, gitlab or gitea", f, cs.Provider)
+		}
+		if u, err := url.Parse(cs.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(at(f+".apiURL"), "%s.apiURL: want the forge's API URL (https://api.github.com, https://gitlab.example.com/api/v4, https://gitea.example.com/api/v1)", f)
+		}
+		if cs.Repository == "" {
+			add(at(f), "%s.repository is required (owner/name)", f)
+		}
+		if (cs.TokenFile == "") == (cs.TokenEnv == "") {
+			add(at(f), "%s: set exactly one of tokenFile and tokenEnv", f)
+		}
+		cs.TokenFile = ck.abs(cs.TokenFile)
 	}
 	if c.History.MaxEvents < 0 || c.History.MaxEvents > 10_000_000 {
 		add(at("history.maxEvents"), "history.maxEvents %d out of range 1..10000000", c.History.MaxEvents)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/notify"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -119,6 +120,7 @@ func (c *Controller) recordDrift(p *Plan) {
 	if c.drift.firstSeen == nil {
 		c.drift.firstSeen = map[[4]string]time.Time{}
 	}
+	fresh := map[[3]string][]string{} // environment, app, kind → servers newly drifted
 	add := func(env, app, server, kind string) {
 		k := [4]string{env, app, server, kind}
 		if seen[k] {
@@ -129,6 +131,9 @@ func (c *Controller) recordDrift(p *Plan) {
 		if !ok {
 			since = now
 			c.drift.firstSeen[k] = now
+			if kind != DriftEnvironment && kind != DriftDatabase {
+				fresh[[3]string{env, app, kind}] = append(fresh[[3]string{env, app, kind}], server)
+			}
 		}
 		drifted = append(drifted, metrics.DriftServer{Environment: env, App: app, Server: server, Kind: kind, Since: since})
 	}
@@ -165,4 +170,9 @@ func (c *Controller) recordDrift(p *Plan) {
 		lanes = append(lanes, metrics.PendingLane{Environment: k[0], Lane: k[1], N: n})
 	}
 	c.Metrics.SetDrift(now, drifted, lanes)
+	if c.Notifier != nil {
+		for k, servers := range fresh {
+			c.Notifier.Notify(notify.Event{Kind: notify.DriftDetected, Environment: k[0], App: k[1], Drift: k[2], Servers: servers, Revision: p.Revision, Time: now})
+		}
+	}
 }

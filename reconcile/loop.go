@@ -39,6 +39,8 @@ type Controller struct {
 	// History, when set, records every rollout, environment change and
 	// database change.
 	History History
+	// Notifier, when set, is told of rollouts and of drift.
+	Notifier Notifier
 	// ContentInterval is how often the files of active releases are
 	// checked against the releases (default 10m; negative: never).
 	ContentInterval time.Duration
@@ -353,9 +355,11 @@ func (c *Controller) execute(ctx, stop context.Context, ro *Rollout, d *Desired,
 	log.Info("rollout started", "strategy", ch.Strategy, "release", ch.To, "servers", len(ch.Servers), "reason", ch.Reason)
 	c.Metrics.RolloutStarted()
 	c.started(ch, c.Now())
+	c.notifyRollout(d, ch, nil)
 	res := ro.Execute(ctx, stop, d, ch)
 	c.finished(ch)
 	c.record(d, ch, res)
+	c.notifyRollout(d, ch, res)
 	c.Metrics.RolloutDone(ch.Environment, ch.App, res.Outcome())
 	c.Metrics.DeploymentDone(string(ch.Strategy), res.Outcome(), res.Finished.Sub(res.Started))
 	for _, s := range res.Servers {

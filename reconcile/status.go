@@ -7,8 +7,45 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitfleet/gitfleet/notify"
 	"github.com/gitfleet/gitfleet/store"
 )
+
+// Notifier is told what happens; notify.Notifier is the real one.
+type Notifier interface {
+	Notify(e notify.Event)
+}
+
+// notifyRollout tells of a rollout starting (res nil) or ending.
+func (c *Controller) notifyRollout(d *Desired, ch *Change, res *Result) {
+	if c.Notifier == nil {
+		return
+	}
+	e := notify.Event{Environment: ch.Environment, App: ch.App, Lane: string(ch.Lane), Release: ch.To, Strategy: string(ch.Strategy),
+		Revision: d.Revision, Author: d.Author, Time: c.Now()}
+	for _, s := range ch.Servers {
+		e.Servers = append(e.Servers, s.Server)
+	}
+	switch {
+	case res == nil:
+		e.Kind = notify.RolloutStarted
+	case res.Outcome() == "success":
+		e.Kind = notify.RolloutSucceeded
+	case res.Outcome() == "failure":
+		e.Kind = notify.RolloutFailed
+		for _, s := range res.Servers {
+			if s.Err != "" {
+				e.Failed = append(e.Failed, s.Server)
+				if e.Error == "" {
+					e.Error = s.Server + ": " + s.Err
+				}
+			}
+		}
+	default:
+		return // stopped by a shutdown, or only staged
+	}
+	c.Notifier.Notify(e)
+}
 
 // History records what the controller did; store.Store is the real one.
 type History interface {

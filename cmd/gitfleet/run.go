@@ -127,6 +127,15 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return &exitError{1, err}
 	}
+	notes, err := notifier(c, log)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		notes.Close(ctx)
+	}()
 	history, err := store.Open(filepath.Join(c.StateDir, "history.db"), store.Retention{MaxEvents: c.History.MaxEvents, MaxAge: c.History.MaxAge})
 	if err != nil {
 		return &exitError{1, err}
@@ -141,6 +150,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		ConfigRoots:     c.EnvironmentFiles.Roots,
 		DBs:             dbs,
 		History:         history,
+		Notifier:        notes,
 		ContentInterval: c.Drift.ContentInterval,
 		Exec:            x, Metrics: m, Log: log,
 		Resync:             c.Resync,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/gitfleet/gitfleet/notify"
 	"log/slog"
 	"net"
 	"os"
@@ -293,4 +294,59 @@ func databases(c *config.Config) (reconcile.DBFunc, error) {
 		}
 		return nil, fmt.Errorf("database %q is not in the databases of %s", target, c.File)
 	}, nil
+}
+
+// notifier builds the notification targets of gitfleet.yaml; secrets
+// (URLs, HMAC secrets, tokens) are read once, at start.
+func notifier(c *config.Config, log *slog.Logger) (*notify.Notifier, error) {
+	n := &notify.Notifier{Log: log}
+	read := func(f, file string) (string, error) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %s: %w", c.File, f, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	for i, h := range c.Notifications.Webhooks {
+		u := h.URL
+		if h.URLFile != "" {
+			var err error
+			if u, err = read(fmt.Sprintf("notifications.webhooks.%d.urlFile", i), h.URLFile); err != nil {
+				return nil, err
+			}
+		}
+		w := &notify.Webhook{URL: u, Events: h.Events}
+		if h.SecretFile != "" {
+			secret, err := read(fmt.Sprintf("notifications.webhooks.%d.secretFile", i), h.SecretFile)
+			if err != nil {
+				return nil, err
+			}
+			w.Secret = []byte(secret)
+		}
+		n.Targets = append(n.Targets, w)
+	}
+	for i, h := range c.Notifications.Slack {
+		u := h.URL
+		if h.URLFile != "" {
+			var err error
+			if u, err = read(fmt.Sprintf("notifications.slack.%d.urlFile", i), h.URLFile); err != nil {
+				return nil, err
+			}
+		}
+		n.Targets = append(n.Targets, &notify.Slack{URL: u, Events: h.Events})
+	}
+	if cs := c.Notifications.CommitStatus; cs != nil {
+		token := strings.TrimSpace(os.Getenv(cs.TokenEnv))
+		if cs.TokenFile != "" {
+			var err error
+			if token, err = read("notifications.commitStatus.tokenFile", cs.TokenFile); err != nil {
+				return nil, err
+			}
+		}
+		if token == "" {
+			return nil, fmt.Errorf("%s: notifications.commitStatus: the token is empty", c.File)
+		}
+		n.Targets = append(n.Targets, &notify.CommitStatus{Provider: cs.Provider, APIURL: cs.APIURL, Repository: cs.Repository, Token: token})
+	}
+	return n, nil
 }
