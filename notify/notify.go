@@ -84,7 +84,7 @@ type Webhook struct {
 	Events []string // empty: every kind
 }
 
-func (w *Webhook) Name() string          { return "webhook " + redact(w.URL) }
+func (w *Webhook) Name() string           { return "webhook " + redact(w.URL) }
 func (w *Webhook) Wants(kind string) bool { return wants(w.Events, kind) }
 
 func (w *Webhook) Send(ctx context.Context, c *http.Client, e Event) error {
@@ -104,7 +104,7 @@ type Slack struct {
 	Events []string
 }
 
-func (s *Slack) Name() string          { return "slack " + redact(s.URL) }
+func (s *Slack) Name() string           { return "slack " + redact(s.URL) }
 func (s *Slack) Wants(kind string) bool { return wants(s.Events, kind) }
 
 func (s *Slack) Send(ctx context.Context, c *http.Client, e Event) error {
