@@ -18,10 +18,11 @@ const DefaultContentInterval = 10 * time.Minute
 // last content checks and when each drift was first seen. It is a cache:
 // lost at a restart, it is rebuilt by the next checks.
 type driftState struct {
-	mu        sync.Mutex
-	content   map[string]map[string]*ContentCheck // server → app
-	lastCheck time.Time
-	firstSeen map[[4]string]time.Time // environment, app, server, kind
+	mu            sync.Mutex
+	configApplied map[string]string                   // environment → config digest applied
+	content       map[string]map[string]*ContentCheck // server → app
+	lastCheck     time.Time
+	firstSeen     map[[4]string]time.Time // environment, app, server, kind
 }
 
 // contentDue reports whether the content checks are due.
@@ -92,6 +93,30 @@ func (c *Controller) checkContent(ctx context.Context, d *Desired, o *Observed) 
 	c.Metrics.ContentChecked(now)
 }
 
+// configAppliedSnapshot is the config digests applied, for a plan.
+func (c *Controller) configAppliedSnapshot() map[string]string {
+	c.drift.mu.Lock()
+	defer c.drift.mu.Unlock()
+	out := make(map[string]string, len(c.drift.configApplied))
+	for k, v := range c.drift.configApplied {
+		out[k] = v
+	}
+	return out
+}
+
+// configDone remembers an environment config applied without failure.
+func (c *Controller) configDone(res *Result) {
+	if res.Change.Lane != LaneEnvironment || res.Waiting || res.Failed() > 0 {
+		return
+	}
+	c.drift.mu.Lock()
+	if c.drift.configApplied == nil {
+		c.drift.configApplied = map[string]string{}
+	}
+	c.drift.configApplied[res.Change.Environment] = res.Change.To
+	c.drift.mu.Unlock()
+}
+
 // contentSnapshot is the last content checks, for a plan.
 func (c *Controller) contentSnapshot() map[string]map[string]*ContentCheck {
 	c.drift.mu.Lock()
@@ -143,6 +168,9 @@ func (c *Controller) recordDrift(p *Plan) {
 				add(st.Environment, st.App, s.Server, s.Drift)
 			}
 		}
+	}
+	for _, cd := range p.ConfigDrift {
+		add(cd.Environment, "", cd.Server, DriftEnvironment)
 	}
 	pending := map[[2]string]int{}
 	for _, ch := range p.Changes {

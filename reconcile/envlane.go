@@ -60,13 +60,15 @@ func ObserveConfig(ctx context.Context, x Executor, d *spec.Desired, parallelism
 }
 
 // planEnvironmentLane finds, server by server, the managed files whose
-// content or mode differs from the desired state.
-func planEnvironmentLane(d *Desired, o *Observed) []*Change {
-	var out []*Change
+// content or mode differs from the desired state. In an environment with
+// onDrift: alert whose config was applied as it is now, differences are
+// drift: reported in drift, not changed.
+func planEnvironmentLane(d *Desired, o *Observed) (out []*Change, drift []*ConfigDrift) {
 	for _, env := range d.Spec.Environments {
 		if env.Config == nil {
 			continue
 		}
+		alertOnly := env.OnDrift == spec.DriftAlert && o.ConfigApplied[env.Name] == configDigest(env)
 		var ch *Change
 		for i := range env.Servers {
 			srv := &env.Servers[i]
@@ -88,6 +90,10 @@ func planEnvironmentLane(d *Desired, o *Observed) []*Change {
 			if len(differ) == 0 {
 				continue
 			}
+			if alertOnly {
+				drift = append(drift, &ConfigDrift{Environment: env.Name, Server: srv.Name, Files: differ})
+				continue
+			}
 			if ch == nil {
 				ch = &Change{Lane: LaneEnvironment, Environment: env.Name, Strategy: spec.Live, To: configDigest(env)}
 			}
@@ -99,7 +105,15 @@ func planEnvironmentLane(d *Desired, o *Observed) []*Change {
 			out = append(out, ch)
 		}
 	}
-	return out
+	return out, drift
+}
+
+// ConfigDrift is a server whose managed files were changed outside
+// gitfleet, in an environment that only reports drift.
+type ConfigDrift struct {
+	Environment string   `json:"environment"`
+	Server      string   `json:"server"`
+	Files       []string `json:"files"`
 }
 
 // configDigest names the environment's desired config (first server's

@@ -88,3 +88,44 @@ config:
 		t.Error("a managed file outside the roots was accepted")
 	}
 }
+
+// TestEnvironmentDriftAlertOnly: with onDrift alert, a managed file edited
+// on a server is reported, not rewritten; a new desired config is still
+// applied.
+func TestEnvironmentDriftAlertOnly(t *testing.T) {
+	dir, fleet := t.TempDir(), t.TempDir()
+	repo(t, dir, "v1")
+	env := func(content string) {
+		os.WriteFile(filepath.Join(dir, "env.yaml"), []byte("kind: Environment\nname: prod\nonDrift: alert\nservers: [{name: a}, {name: b}, {name: c}]\n"+
+			"config:\n  files: [{path: /srv/etc/web.conf, content: \""+content+"\\n\"}]\n"), 0o644)
+	}
+	env("x=1")
+	c, reg := newController(t, fleet)
+	c.ConfigRoots = []string{"/srv/etc"}
+	ctx := context.Background()
+	c.Update(snapshot(t, dir))
+	c.Pass(ctx, ctx, c.Desired())
+	conf := filepath.Join(fleet, "b", "srv", "etc", "web.conf")
+	if b, _ := os.ReadFile(conf); string(b) != "x=1\n" {
+		t.Fatalf("config not applied: %q", b)
+	}
+	os.WriteFile(conf, []byte("x=2 by hand\n"), 0o644)
+	pr := c.Pass(ctx, ctx, c.Desired())
+	for _, ch := range pr.Plan.Changes {
+		if ch.Lane == LaneEnvironment {
+			t.Fatalf("onDrift alert planned a config change: %+v", ch)
+		}
+	}
+	if len(pr.Plan.ConfigDrift) != 1 || pr.Plan.ConfigDrift[0].Server != "b" || driftSeries(reg, "environment") != 1 {
+		t.Errorf("config drift %+v, metric %v; want b reported", pr.Plan.ConfigDrift, driftSeries(reg, "environment"))
+	}
+	if b, _ := os.ReadFile(conf); string(b) != "x=2 by hand\n" {
+		t.Errorf("onDrift alert rewrote the file: %q", b)
+	}
+	env("x=3")
+	c.Update(snapshot(t, dir))
+	c.Pass(ctx, ctx, c.Desired())
+	if b, _ := os.ReadFile(conf); string(b) != "x=3\n" {
+		t.Errorf("a new desired config was not applied: %q", b)
+	}
+}

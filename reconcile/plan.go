@@ -55,6 +55,9 @@ type Plan struct {
 	Changes  []*Change `json:"changes"`
 	// Status is every Release's standing, server by server.
 	Status []*AppStatus `json:"status"`
+	// ConfigDrift lists managed files changed outside gitfleet where the
+	// environment only reports drift.
+	ConfigDrift []*ConfigDrift `json:"configDrift,omitempty"`
 }
 
 // Change is one difference to remove: in one lane, one app of one
@@ -191,6 +194,9 @@ type Observed struct {
 	// Content is the last content check of the active releases, by server
 	// and app.
 	Content map[string]map[string]*ContentCheck
+	// ConfigApplied is the digest of the environment config the daemon
+	// last applied, by environment (what makes a difference drift).
+	ConfigApplied map[string]string
 }
 
 // ContentCheck is the result of comparing a release's files on a server
@@ -208,7 +214,9 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 	// The environment lane goes first: the files of a release wait for
 	// the environment they need.
 	envPending := map[string]*Change{}
-	for _, ch := range planEnvironmentLane(d, o) {
+	envChanges, configDrift := planEnvironmentLane(d, o)
+	p.ConfigDrift = configDrift
+	for _, ch := range envChanges {
 		env := d.Spec.Environment(ch.Environment)
 		if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
 			ch.Wait = &Wait{Why: v.Why, Next: v.Next}
