@@ -28,6 +28,7 @@ type driftCollectors struct {
 	envReconciled    *prometheus.GaugeVec
 	deployDuration   *prometheus.HistogramVec
 	contentCheckLast prometheus.Gauge
+	lastDrift        lastDrift
 }
 
 func newDriftCollectors(reg prometheus.Registerer) driftCollectors {
@@ -68,32 +69,66 @@ func newDriftCollectors(reg prometheus.Registerer) driftCollectors {
 
 // SetDrift replaces the drift and pending series: environments, apps and
 // servers that are no longer drifted (or left the repository) lose theirs.
+// Series that stay are updated in place, never removed and added again, so
+// that a scrape in between cannot see a gap (and reset an alert's for).
 func (m *Metrics) SetDrift(now time.Time, drifted []DriftServer, pending []PendingLane) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.driftServers.Reset()
-	m.driftInfo.Reset()
-	m.driftAge.Reset()
-	m.pending.Reset()
 	counts := map[[3]string]int{}
+	info := map[[4]string]bool{}
 	oldest := map[[2]string]time.Time{}
 	for _, d := range drifted {
 		counts[[3]string{d.Environment, d.App, d.Kind}]++
-		m.driftInfo.WithLabelValues(d.Environment, d.App, d.Server, d.Kind).Set(1)
+		info[[4]string{d.Environment, d.App, d.Server, d.Kind}] = true
 		k := [2]string{d.Environment, d.App}
 		if o, ok := oldest[k]; !ok || d.Since.Before(o) {
 			oldest[k] = d.Since
 		}
 	}
+	lanes := map[[2]string]int{}
+	for _, p := range pending {
+		lanes[[2]string{p.Environment, p.Lane}] += p.N
+	}
 	for k, n := range counts {
 		m.driftServers.WithLabelValues(k[0], k[1], k[2]).Set(float64(n))
+	}
+	for k := range info {
+		m.driftInfo.WithLabelValues(k[0], k[1], k[2], k[3]).Set(1)
 	}
 	for k, since := range oldest {
 		m.driftAge.WithLabelValues(k[0], k[1]).Set(now.Sub(since).Seconds())
 	}
-	for _, p := range pending {
-		m.pending.WithLabelValues(p.Environment, p.Lane).Set(float64(p.N))
+	for k, n := range lanes {
+		m.pending.WithLabelValues(k[0], k[1]).Set(float64(n))
 	}
+	for k := range m.lastDrift.counts {
+		if _, ok := counts[k]; !ok {
+			m.driftServers.DeleteLabelValues(k[0], k[1], k[2])
+		}
+	}
+	for k := range m.lastDrift.info {
+		if !info[k] {
+			m.driftInfo.DeleteLabelValues(k[0], k[1], k[2], k[3])
+		}
+	}
+	for k := range m.lastDrift.oldest {
+		if _, ok := oldest[k]; !ok {
+			m.driftAge.DeleteLabelValues(k[0], k[1])
+		}
+	}
+	for k := range m.lastDrift.lanes {
+		if _, ok := lanes[k]; !ok {
+			m.pending.DeleteLabelValues(k[0], k[1])
+		}
+	}
+	m.lastDrift = lastDrift{counts: counts, info: info, oldest: oldest, lanes: lanes}
+}
+
+type lastDrift struct {
+	counts map[[3]string]int
+	info   map[[4]string]bool
+	oldest map[[2]string]time.Time
+	lanes  map[[2]string]int
 }
 
 // EnvironmentReconciled records a pass without errors in the environment;

@@ -519,3 +519,32 @@ func TestSourceRevisionKeepsOneSeries(t *testing.T) {
 		t.Errorf("last success = %v, want 200 (moves with every successful poll)", got)
 	}
 }
+
+func TestSetDriftDeletesWhatIsGone(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, "v1")
+	now := time.Unix(1_700_000_000, 0)
+	m.SetDrift(now, []DriftServer{
+		{Environment: "prod", App: "web", Server: "a", Kind: "content", Since: now.Add(-time.Hour)},
+		{Environment: "prod", App: "web", Server: "b", Kind: "version", Since: now.Add(-time.Minute)},
+	}, []PendingLane{{Environment: "prod", Lane: "files", N: 2}})
+	if n := testutil.CollectAndCount(reg, "gitfleet_drift_info"); n != 2 {
+		t.Fatalf("%d info series, want 2", n)
+	}
+	if v := testutil.ToFloat64(m.driftAge.WithLabelValues("prod", "web")); v != 3600 {
+		t.Errorf("drift age %v, want 3600 (the oldest)", v)
+	}
+	m.SetDrift(now, []DriftServer{{Environment: "prod", App: "web", Server: "b", Kind: "version", Since: now.Add(-time.Minute)}}, nil)
+	if n := testutil.CollectAndCount(reg, "gitfleet_drift_info"); n != 1 {
+		t.Errorf("%d info series after a healed, want 1", n)
+	}
+	if n := testutil.CollectAndCount(reg, "gitfleet_pending_changes"); n != 0 {
+		t.Errorf("%d pending series after nothing is pending, want 0", n)
+	}
+	m.SetDrift(now, nil, nil)
+	for _, name := range []string{"gitfleet_drift_info", "gitfleet_drift_servers", "gitfleet_drift_age_seconds"} {
+		if n := testutil.CollectAndCount(reg, name); n != 0 {
+			t.Errorf("%s: %d series with no drift, want 0", name, n)
+		}
+	}
+}
