@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -47,7 +45,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 				return &exitError{1, err}
 			}
 			if listen != "" {
-				c.Listen = listen
+				c.SetListen(listen)
 			}
 			return runDaemon(c, log)
 		},
@@ -75,6 +73,9 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		cancel()
 	}()
 
+	if err := c.CheckListen(c.Listen); err != nil {
+		return &exitError{1, err}
+	}
 	if err := os.MkdirAll(c.StateDir, 0o750); err != nil {
 		return &exitError{1, fmt.Errorf("state directory: %w", err)}
 	}
@@ -92,9 +93,16 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, version)
 
-	ln, err := net.Listen("tcp", c.Listen)
+	tokens, err := apiTokens(c)
 	if err != nil {
-		return &exitError{1, fmt.Errorf("listen: %w", err)}
+		return &exitError{1, err}
+	}
+	defer forgetLocalToken(c)
+	auth := newAPIAuth(log, tokens)
+	mux := http.NewServeMux()
+	hs, err := listenHTTP(c, c.Listen, mux, log)
+	if err != nil {
+		return &exitError{1, err}
 	}
 	src, git, err := newSource(c, "", m, log, false)
 	if err != nil {
@@ -103,7 +111,6 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if git != nil {
 		git.Dir = gitCacheDir(c)
 	}
-	mux := http.NewServeMux()
 	if secrets, err := webhookSecrets(c); err != nil {
 		return &exitError{1, err}
 	} else if len(secrets) > 0 {
@@ -115,13 +122,12 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.serve(); err != nil {
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("gitfleet started", "version", version, "listen", ln.Addr().String(), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
+	log.Info("gitfleet started", "version", version, "listen", hs.ln.Addr().String(), "url", hs.url(), "tokens", len(tokens), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
 
 	dbs, err := databases(c)
 	if err != nil {
@@ -174,11 +180,10 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		}
 		writeJSON(w, map[string]any{"events": events})
 	})
+	// Endpoints that change something need a token (auth.require);
 	// gitfleet sync --retry asks for a pass at once.
-	mux.HandleFunc("POST /api/v1/sync", func(w http.ResponseWriter, _ *http.Request) {
-		ctl.Trigger()
-		w.WriteHeader(http.StatusAccepted)
-	})
+	syncs := &coalescer{trigger: ctl.Trigger, gap: syncGap, now: time.Now}
+	mux.Handle("POST /api/v1/sync", auth.require("sync", syncHandler(log, syncs)))
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- src.Watch(stop, ctl.Update) }()
 
@@ -189,7 +194,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	}
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	srv.Shutdown(shutdownCtx)
+	hs.srv.Shutdown(shutdownCtx)
 	log.Info("gitfleet stopped")
 	return nil
 }
