@@ -32,10 +32,14 @@ type daemonFlags struct {
 	cfgSet func() bool
 }
 
-func (f *daemonFlags) register(cmd *cobra.Command, cfgUsage string) {
+// register adds the flags to cmd; withToken adds --token-file, for
+// commands that change something.
+func (f *daemonFlags) register(cmd *cobra.Command, cfgUsage string, withToken bool) {
 	cmd.Flags().StringVar(&f.cfgFile, "config", "gitfleet.yaml", cfgUsage)
 	cmd.Flags().StringVar(&f.addr, "addr", "", "the daemon's address: host:port (HTTP), https://host:port or http://host:port (default: listen and api.tls of --config)")
-	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the API token (default: $"+tokenEnv+", else the token of --config)")
+	if withToken {
+		cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the API token (default: $"+tokenEnv+", else the token of --config)")
+	}
 	cmd.Flags().StringVar(&f.caFile, "ca-file", "", "PEM file of the CA (or self-signed certificate) to trust for https (default: the system's, and api.tls.certFile of --config)")
 	f.cfgSet = func() bool { return cmd.Flags().Changed("config") }
 }
@@ -171,9 +175,12 @@ func (f *daemonFlags) findToken(c *config.Config) (token, from string, err error
 // directory is not there: no daemon runs with that configuration.
 var errNoLocalToken = errors.New("no daemon token")
 
-// errNoToken marks a request that was not sent for want of a usable
+// noTokenError is a request that was not sent for want of a usable
 // token.
-var errNoToken = errors.New("no token sent")
+type noTokenError struct{ err error }
+
+func (e *noTokenError) Error() string { return e.err.Error() }
+func (e *noTokenError) Unwrap() error { return e.err }
 
 // post sends a mutating request with the token; from says where the token
 // came from. A token never goes in clear text to another machine: over
@@ -181,10 +188,10 @@ var errNoToken = errors.New("no token sent")
 func (d *daemonClient) post(ctx context.Context, path string) (resp *http.Response, from string, err error) {
 	token, from, err := d.token()
 	if err != nil {
-		return nil, from, fmt.Errorf("%w: %w", errNoToken, err)
+		return nil, from, &noTokenError{err}
 	}
 	if strings.HasPrefix(d.base, "http://") && !config.IsLoopback(strings.TrimPrefix(d.base, "http://")) {
-		return nil, from, fmt.Errorf("%w: refusing to send the API token in clear text to %s: use https (api.tls, or a TLS proxy: --addr https://...)", errNoToken, d.base)
+		return nil, from, &noTokenError{fmt.Errorf("refusing to send the API token in clear text to %s: use https (api.tls, or a TLS proxy: --addr https://...)", d.base)}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.base+path, nil)
 	if err != nil {

@@ -105,7 +105,7 @@ func newSyncCmd() *cobra.Command {
 			return nil
 		},
 	}
-	df.register(cmd, "daemon configuration file")
+	df.register(cmd, "daemon configuration file", true)
 	cmd.Flags().BoolVar(&retry, "retry", false, "forget the release's recorded failures at this revision")
 	return cmd
 }
@@ -114,11 +114,12 @@ func newSyncCmd() *cobra.Command {
 // error (its next resync does the work); a refused token is.
 func askForPass(ctx context.Context, out io.Writer, daemon *daemonClient) error {
 	resp, from, err := daemon.post(ctx, "/api/v1/sync")
+	var noToken *noTokenError
 	switch {
 	case errors.Is(err, errNoLocalToken):
-		fmt.Fprintf(out, "no daemon runs with this configuration (%v): the next pass (resync) tries again\n", err)
+		fmt.Fprintf(out, "no daemon answered at %s (none has written its token to %s): the next pass (resync) tries again\n", daemon.base, from)
 		return nil
-	case errors.Is(err, errNoToken):
+	case errors.As(err, &noToken):
 		return fmt.Errorf("the daemon was not asked for a pass: %w", err)
 	case err != nil:
 		fmt.Fprintf(out, "no daemon answered at %s: the next pass (resync) tries again\n", daemon.base)

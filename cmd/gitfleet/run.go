@@ -30,10 +30,13 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		Use:   "run --config FILE",
 		Short: "Run the reconciler daemon",
 		Long: "run watches the desired state and reconciles the fleet with it: on start, on\n" +
-			"every change of the source and every resync interval. /metrics and /healthz\n" +
-			"are served on the listen address. SIGINT or SIGTERM: the server steps under\n" +
-			"way finish, nothing new starts, and gitfleet exits 0; a second signal cancels\n" +
-			"the steps under way.",
+			"every change of the source and every resync interval. /metrics, /healthz, the\n" +
+			"webhooks and the API are served on the listen address (HTTPS with api.tls);\n" +
+			"POST /api/v1/sync needs a bearer token of api.tokens, or, without any, the one\n" +
+			"the daemon writes to <stateDir>/api.token. An address other machines reach\n" +
+			"needs api.tokens. SIGINT or SIGTERM: the server steps under way finish,\n" +
+			"nothing new starts, and gitfleet exits 0; a second signal cancels the steps\n" +
+			"under way.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(cmd.ErrOrStderr())
@@ -51,7 +54,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file")
-	cmd.Flags().StringVar(&listen, "listen", "", "override the configuration's listen address")
+	cmd.Flags().StringVar(&listen, "listen", "", "override the configuration's listen address (not a loopback address: api.tokens needed)")
 	return cmd
 }
 
@@ -122,13 +125,6 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	go func() {
-		if err := hs.serve(); err != nil {
-			log.Error("http server", "err", err)
-		}
-	}()
-	log.Info("gitfleet started", "version", version, "listen", hs.ln.Addr().String(), "url", hs.url(), "tokens", len(tokens), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
-
 	dbs, err := databases(c)
 	if err != nil {
 		return &exitError{1, err}
@@ -184,6 +180,15 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	// gitfleet sync --retry asks for a pass at once.
 	syncs := &coalescer{trigger: ctl.Trigger, gap: syncGap, now: time.Now}
 	mux.Handle("POST /api/v1/sync", auth.require("sync", syncHandler(log, syncs)))
+	// Serve once every route is there: a client that sees /healthz
+	// answer finds the API too.
+	go func() {
+		if err := hs.serve(); err != nil {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("gitfleet started", "version", version, "listen", hs.ln.Addr().String(), "url", hs.url(), "tokens", len(tokens), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
+
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- src.Watch(stop, ctl.Update) }()
 

@@ -104,7 +104,7 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	df.register(cmd, "daemon configuration file (for its listen address and TLS)")
+	df.register(cmd, "daemon configuration file (for its listen address and TLS)", false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -166,7 +166,7 @@ func newHistoryCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	df.register(cmd, "daemon configuration file (for its listen address and TLS)")
+	df.register(cmd, "daemon configuration file (for its listen address and TLS)", false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVar(&env, "env", "", "only this environment")
 	cmd.Flags().StringVar(&app, "app", "", "only this app")
