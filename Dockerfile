@@ -18,7 +18,20 @@ RUN apt-get update \
 COPY --from=build /out/gitfleet /usr/local/bin/gitfleet
 USER 10001:10001
 WORKDIR /var/lib/gitfleet
-# Set listen: 0.0.0.0:9090 in gitfleet.yaml to reach /metrics from outside.
+# To reach the daemon from outside the container, set listen: 0.0.0.0:9090 in
+# gitfleet.yaml. It then refuses to start without an API token: mount one as a
+# secret and name it, e.g.
+#   docker run --mount type=bind,src=/etc/gitfleet,dst=/etc/gitfleet,readonly \
+#     --mount type=bind,src=/srv/secrets/gitfleet-api-token,dst=/run/secrets/gitfleet-api-token,readonly ...
+#   (Docker Swarm or Compose secrets appear at /run/secrets/<name> the same way)
+# with, in gitfleet.yaml,
+#   api:
+#     tokenFile: /run/secrets/gitfleet-api-token     # openssl rand -hex 32
+#     tls: {certFile: /etc/gitfleet/tls/cert.pem, keyFile: /etc/gitfleet/tls/key.pem}
+# The token guards POST /api/v1/sync; /metrics, /healthz, status and history stay
+# open, so publish the port only where they may be read. Without api.tls, put a
+# TLS proxy in front: a token must not cross a network in clear text. The secret
+# file must be readable by uid 10001.
 EXPOSE 9090
 ENTRYPOINT ["/usr/local/bin/gitfleet"]
 CMD ["run", "--config", "/etc/gitfleet/gitfleet.yaml"]

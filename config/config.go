@@ -27,10 +27,12 @@ type Config struct {
 	Source Source `yaml:"source"`
 	// Credentials for Git remotes, chosen by the longest matching URL
 	// prefix.
-	Credentials  []Credential `yaml:"credentials,omitempty"`
-	Webhooks     Webhooks     `yaml:"webhooks,omitempty"`
-	Transport    Transport    `yaml:"transport"`
-	Listen       string       `yaml:"listen,omitempty"`
+	Credentials []Credential `yaml:"credentials,omitempty"`
+	Webhooks    Webhooks     `yaml:"webhooks,omitempty"`
+	Transport   Transport    `yaml:"transport"`
+	Listen      string       `yaml:"listen,omitempty"`
+	// API secures the HTTP API on Listen: tokens and TLS.
+	API          API          `yaml:"api,omitempty"`
 	StateDir     string       `yaml:"stateDir"`
 	Resync       Duration     `yaml:"resync,omitempty"`
 	Distribution Distribution `yaml:"distribution,omitempty"`
@@ -50,6 +52,8 @@ type Config struct {
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
+
+	listenLine int
 }
 
 // Notifications are where gitfleet reports rollouts and drift.
@@ -336,6 +340,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add(at("listen"), "listen %q: want host:port (%v)", c.Listen, err)
 	}
+	c.listenLine = at("listen")
+	c.API.check(ck)
 	if c.StateDir == "" {
 		add(at("stateDir"), "stateDir is required")
 	}

@@ -1,16 +1,23 @@
 package source
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
+	"time"
 )
 
 type fakeTarget struct {
@@ -112,5 +119,230 @@ func TestWebhookUnconfiguredProviderHasNoReceiver(t *testing.T) {
 	w.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/webhooks/github", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET: status %d, want 405", rec.Code)
+	}
+}
+
+// slowBody opens a connection from local (an address of 127.0.0.0/8, or ""
+// for any), sends the headers of a GitHub push with a wrong signature and
+// a body of length bytes, and then one byte of it every interval, until
+// stop is closed or the server answers. It reports the status the server
+// answered with, 0 when it did not answer.
+func slowBody(t *testing.T, addr, local string, length int, interval time.Duration, stop <-chan struct{}) (status <-chan int, sending func() bool) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=%s\r\nContent-Length: %d\r\n\r\n", strings.Repeat("ab", 32), length)
+	out := make(chan int, 1)
+	var mu sync.Mutex
+	open := true
+	go func() {
+		defer func() { mu.Lock(); open = false; mu.Unlock() }()
+		defer conn.Close()
+		answered := make(chan int, 1)
+		go func() {
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				answered <- 0
+				return
+			}
+			resp.Body.Close()
+			answered <- resp.StatusCode
+		}()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for sent := 0; ; {
+			select {
+			case code := <-answered:
+				out <- code
+				return
+			case <-stop:
+				out <- 0
+				return
+			case <-tick.C:
+				if sent < length-1 { // never the last byte
+					conn.Write([]byte("{"))
+					sent++
+				}
+			}
+		}
+	}()
+	return out, func() bool { mu.Lock(); defer mu.Unlock(); return open }
+}
+
+func signedPush(t *testing.T, url, secret string) (int, time.Duration) {
+	t.Helper()
+	push := `{"ref":"refs/heads/main"}`
+	req, _ := http.NewRequest("POST", url+"/webhooks/github", strings.NewReader(push))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", sign(secret, push))
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, took
+}
+
+// TestWebhookSlowBodiesDoNotStarveSignedPush: 24 connections from the
+// same address as the forge send a wrong signature and then their bodies
+// one byte at a time. A signed push is accepted while they do, and each of
+// them is cut off when its body deadline passes.
+func TestWebhookSlowBodiesDoNotStarveSignedPush(t *testing.T) {
+	const secret = "s3cret"
+	target := &fakeTarget{ref: "refs/heads/main"}
+	var mu sync.Mutex
+	results := map[string]int{}
+	w := &Webhooks{
+		Secrets: map[string][]byte{GitHub: []byte(secret)}, Target: target,
+		BodyTimeout: 3 * time.Second,
+		Count:       func(_, r string) { mu.Lock(); results[r]++; mu.Unlock() },
+	}
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	const attackers = 24
+	var statuses []<-chan int
+	var sending []func() bool
+	for range attackers {
+		st, open := slowBody(t, srv.Listener.Addr().String(), "127.0.0.1", 4096, 100*time.Millisecond, stop)
+		statuses, sending = append(statuses, st), append(sending, open)
+	}
+	time.Sleep(500 * time.Millisecond) // every attacker is in its body
+
+	code, took := signedPush(t, srv.URL, secret)
+	open := 0
+	for _, s := range sending {
+		if s() {
+			open++
+		}
+	}
+	t.Logf("signed push answered %d in %s while %d slow bodies were being sent", code, took.Round(time.Millisecond), open)
+	if code != http.StatusAccepted || target.count() != 1 {
+		t.Fatalf("signed push during the attack: status %d, %d triggers; want 202 and 1", code, target.count())
+	}
+	if open < attackers {
+		t.Fatalf("only %d of %d attackers were still sending when the push was answered: the test did not measure under attack", open, attackers)
+	}
+	// Every slow body is cut off by its deadline (3s), not left to run.
+	deadline := time.After(10 * time.Second)
+	for i, st := range statuses {
+		select {
+		case code := <-st:
+			if code != http.StatusRequestTimeout {
+				t.Errorf("attacker %d: status %d, want 408", i, code)
+			}
+		case <-deadline:
+			t.Fatalf("attacker %d still connected 10s after its body deadline of 3s", i)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if results["timeout"] != attackers || results["triggered"] != 1 {
+		t.Errorf("counted %v, want %d timeout and 1 triggered", results, attackers)
+	}
+}
+
+// TestWebhookMemoryPerClient: a client that holds its share of body memory
+// (large bodies, stalled before their end) gets 429 for more; another
+// client does not.
+func TestWebhookMemoryPerClient(t *testing.T) {
+	const secret = "s3cret"
+	target := &fakeTarget{ref: "refs/heads/main"}
+	w := &Webhooks{
+		Secrets: map[string][]byte{GitHub: []byte(secret)}, Target: target,
+		ClientMemory: 256 << 10, Memory: 1 << 20, BodyTimeout: 20 * time.Second,
+	}
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	stop := make(chan struct{})
+	defer close(stop)
+
+	// 127.0.0.2 sends 200 KiB of a 1 MiB body and stalls: it holds 256 KiB.
+	conn, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=%s\r\nContent-Length: %d\r\n\r\n", strings.Repeat("ab", 32), MaxWebhookBody)
+	conn.Write(bytes.Repeat([]byte(" "), 200<<10))
+	time.Sleep(300 * time.Millisecond)
+
+	// Its next request finds its share spent as soon as its body grows.
+	st, _ := slowBody(t, addr, "127.0.0.2", 4096, time.Millisecond, stop)
+	select {
+	case code := <-st:
+		if code != http.StatusTooManyRequests {
+			t.Errorf("second body of 127.0.0.2: status %d, want 429", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("second body of 127.0.0.2: no answer within 10s, want 429")
+	}
+	// 127.0.0.1 is not affected.
+	if code, _ := signedPush(t, srv.URL, secret); code != http.StatusAccepted {
+		t.Errorf("signed push from 127.0.0.1: status %d, want 202", code)
+	}
+}
+
+func TestReadBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int
+		limit   int64
+		budget  int64
+		wantErr error
+		maxHeld int64
+	}{
+		{"empty", 0, 100, 1 << 20, nil, 1024},
+		{"small body holds 1 KiB", 10, 1 << 20, 1 << 20, nil, 1024},
+		{"grows by doubling", 5000, 1 << 20, 1 << 20, nil, 8192},
+		{"exactly the limit", 4096, 4096, 1 << 20, nil, 4097},
+		{"one byte over", 4097, 4096, 1 << 20, errTooLarge, 4097},
+		{"budget spent", 5000, 1 << 20, 4096, errBusy, 4096},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var held int64
+			body, err := readBounded(iotest.OneByteReader(bytes.NewReader(make([]byte, tt.size))), tt.limit, func(n int64) bool {
+				if held+n > tt.budget {
+					return false
+				}
+				held += n
+				return true
+			})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && len(body) != tt.size {
+				t.Errorf("read %d bytes, want %d", len(body), tt.size)
+			}
+			if held > tt.maxHeld {
+				t.Errorf("took %d bytes for a %d-byte body, want at most %d", held, tt.size, tt.maxHeld)
+			}
+		})
+	}
+}
+
+func TestClientOf(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7:4431":             "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:80":  "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:1":       "192.0.2.7",
+		"not an address":             "not an address",
+	} {
+		if got := clientOf(addr); got != want {
+			t.Errorf("clientOf(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

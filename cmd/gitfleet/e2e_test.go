@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,8 +62,12 @@ type daemon struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
-	done chan error
+	// url is http://addr, or https://addr for a daemon with api.tls;
+	// client reaches it.
+	url    string
+	client *http.Client
+	logs   *syncBuffer
+	done   chan error
 	// bound is how long waitFor waits (default 20s).
 	bound time.Duration
 }
@@ -97,7 +103,19 @@ func freeAddr(t *testing.T) string {
 // line (to run it in another mount namespace, say).
 func startDaemon(t *testing.T, config string, wrap ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	return startDaemonWith(t, config, nil, wrap...)
+}
+
+// startDaemonWith runs the binary; with roots, the daemon serves HTTPS
+// (api.tls of config) with a certificate those roots trust.
+func startDaemonWith(t *testing.T, config string, roots *x509.CertPool, wrap ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1), client: &http.Client{Timeout: 10 * time.Second}}
+	d.url = "http://" + d.addr
+	if roots != nil {
+		d.url = "https://" + d.addr
+		d.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	}
 	args := append(wrap, gitfleetBinary(t), "run", "--config", config, "--listen", d.addr, "--log-format", "json")
 	d.cmd = exec.Command(args[0], args[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
@@ -115,7 +133,7 @@ func startDaemon(t *testing.T, config string, wrap ...string) *daemon {
 		}
 	})
 	d.waitFor("/healthz to answer", func() bool {
-		resp, err := http.Get("http://" + d.addr + "/healthz")
+		resp, err := d.client.Get(d.url + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -150,7 +168,7 @@ func (d *daemon) waitFor(what string, cond func() bool) {
 // metric returns the value of the first sample whose line starts with
 // name{...} containing every label given, or -1.
 func (d *daemon) metric(name string, labels ...string) float64 {
-	resp, err := http.Get("http://" + d.addr + "/metrics")
+	resp, err := d.client.Get(d.url + "/metrics")
 	if err != nil {
 		return -1
 	}
@@ -302,7 +320,7 @@ func checkRolloutLogs(t *testing.T, logs string) {
 }
 
 func revisionLabel(d *daemon) string {
-	resp, err := http.Get("http://" + d.addr + "/metrics")
+	resp, err := d.client.Get(d.url + "/metrics")
 	if err != nil {
 		return ""
 	}

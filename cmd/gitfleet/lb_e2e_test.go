@@ -277,8 +277,8 @@ func TestParallelUnderLoad(t *testing.T) {
 	}
 
 	// sync --retry lets the daemon switch to v2 again.
-	code, out, errOut = run("sync", "--retry", "--config", f.config(), "production", "web")
-	if code != 0 || !strings.Contains(out, "cleared on 2 servers") {
+	code, out, errOut = run("sync", "--retry", "--config", f.config(), "--addr", d.addr, "production", "web")
+	if code != 0 || !strings.Contains(out, "cleared on 2 servers") || !strings.Contains(out, "the daemon is reconciling now") {
 		t.Fatalf("sync --retry: exit %d\n%s%s", code, out, errOut)
 	}
 	d.waitFor("blue on v2 and live again", func() bool { return f.onVersion(t, "v2", live...) && f.maint(t, idle...) })

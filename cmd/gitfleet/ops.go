@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os/signal"
 	"syscall"
@@ -50,7 +52,7 @@ func newRollbackCmd(g *globalFlags) *cobra.Command {
 }
 
 func newSyncCmd() *cobra.Command {
-	var cfgFile string
+	var df daemonFlags
 	var retry bool
 	cmd := &cobra.Command{
 		Use:   "sync --retry ENV APP",
@@ -58,7 +60,8 @@ func newSyncCmd() *cobra.Command {
 		Long: "sync --retry forgets the failures recorded on the servers of a release (a failed\n" +
 			"activation, a rolling or parallel rollout that stopped, a rollback), so that the\n" +
 			"next pass of the daemon tries the release again; it asks a daemon listening at the\n" +
-			"configured address for that pass at once.",
+			"configured address (or --addr) for that pass at once, with the API token of\n" +
+			"--token-file, $GITFLEET_TOKEN or the configuration.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !retry {
@@ -66,8 +69,12 @@ func newSyncCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			c, x, d, cleanup, err := loadDesired(ctx, cfgFile)
+			c, x, d, cleanup, err := loadDesired(ctx, df.cfgFile)
 			defer cleanup()
+			if err != nil {
+				return &exitError{1, err}
+			}
+			daemon, err := df.client(c, 3*time.Second)
 			if err != nil {
 				return &exitError{1, err}
 			}
@@ -89,16 +96,8 @@ func newSyncCmd() *cobra.Command {
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s: recorded failures cleared on %d servers\n", args[0], args[1], cleared)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.Listen+"/api/v1/sync", nil)
-			client := &http.Client{Timeout: 3 * time.Second}
-			if resp, err := client.Do(req); err == nil && resp.StatusCode == http.StatusAccepted {
-				resp.Body.Close()
-				fmt.Fprintln(cmd.OutOrStdout(), "the daemon is reconciling now")
-			} else {
-				if resp != nil {
-					resp.Body.Close()
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "no daemon answered at %s: the next pass (resync) tries again\n", c.Listen)
+			if err := askForPass(ctx, cmd.OutOrStdout(), daemon); err != nil {
+				return &exitError{1, fmt.Errorf("recorded failures cleared, but %w; the next pass (resync) tries again", err)}
 			}
 			if failed > 0 {
 				return &exitError{1, fmt.Errorf("%d servers could not be cleared", failed)}
@@ -106,7 +105,34 @@ func newSyncCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file")
+	df.register(cmd, "daemon configuration file", true)
 	cmd.Flags().BoolVar(&retry, "retry", false, "forget the release's recorded failures at this revision")
 	return cmd
+}
+
+// askForPass posts /api/v1/sync. A daemon that does not answer is no
+// error (its next resync does the work); a refused token is.
+func askForPass(ctx context.Context, out io.Writer, daemon *daemonClient) error {
+	resp, from, err := daemon.post(ctx, "/api/v1/sync")
+	var noToken *noTokenError
+	switch {
+	case errors.Is(err, errNoLocalToken):
+		fmt.Fprintf(out, "no daemon answered at %s (none has written its token to %s): the next pass (resync) tries again\n", daemon.base, from)
+		return nil
+	case errors.As(err, &noToken):
+		return fmt.Errorf("the daemon was not asked for a pass: %w", err)
+	case err != nil:
+		fmt.Fprintf(out, "no daemon answered at %s: the next pass (resync) tries again\n", daemon.base)
+		return nil
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusAccepted:
+		fmt.Fprintln(out, "the daemon is reconciling now")
+		return nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("the daemon at %s refused the token of %s: %w", daemon.base, from, answerError(daemon.base, "/api/v1/sync", resp))
+	}
+	fmt.Fprintf(out, "the daemon at %s did not take the request (%s): the next pass (resync) tries again\n", daemon.base, resp.Status)
+	return nil
 }

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -32,10 +30,13 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		Use:   "run --config FILE",
 		Short: "Run the reconciler daemon",
 		Long: "run watches the desired state and reconciles the fleet with it: on start, on\n" +
-			"every change of the source and every resync interval. /metrics and /healthz\n" +
-			"are served on the listen address. SIGINT or SIGTERM: the server steps under\n" +
-			"way finish, nothing new starts, and gitfleet exits 0; a second signal cancels\n" +
-			"the steps under way.",
+			"every change of the source and every resync interval. /metrics, /healthz, the\n" +
+			"webhooks and the API are served on the listen address (HTTPS with api.tls);\n" +
+			"POST /api/v1/sync needs a bearer token of api.tokens, or, without any, the one\n" +
+			"the daemon writes to <stateDir>/api.token. An address other machines reach\n" +
+			"needs api.tokens. SIGINT or SIGTERM: the server steps under way finish,\n" +
+			"nothing new starts, and gitfleet exits 0; a second signal cancels the steps\n" +
+			"under way.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(cmd.ErrOrStderr())
@@ -47,13 +48,13 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 				return &exitError{1, err}
 			}
 			if listen != "" {
-				c.Listen = listen
+				c.SetListen(listen)
 			}
 			return runDaemon(c, log)
 		},
 	}
 	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file")
-	cmd.Flags().StringVar(&listen, "listen", "", "override the configuration's listen address")
+	cmd.Flags().StringVar(&listen, "listen", "", "override the configuration's listen address (not a loopback address: api.tokens needed)")
 	return cmd
 }
 
@@ -75,6 +76,9 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		cancel()
 	}()
 
+	if err := c.CheckListen(c.Listen); err != nil {
+		return &exitError{1, err}
+	}
 	if err := os.MkdirAll(c.StateDir, 0o750); err != nil {
 		return &exitError{1, fmt.Errorf("state directory: %w", err)}
 	}
@@ -92,9 +96,16 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, version)
 
-	ln, err := net.Listen("tcp", c.Listen)
+	tokens, err := apiTokens(c)
 	if err != nil {
-		return &exitError{1, fmt.Errorf("listen: %w", err)}
+		return &exitError{1, err}
+	}
+	defer forgetLocalToken(c)
+	auth := newAPIAuth(log, tokens)
+	mux := http.NewServeMux()
+	hs, err := listenHTTP(c, c.Listen, mux, log)
+	if err != nil {
+		return &exitError{1, err}
 	}
 	src, git, err := newSource(c, "", m, log, false)
 	if err != nil {
@@ -103,7 +114,6 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if git != nil {
 		git.Dir = gitCacheDir(c)
 	}
-	mux := http.NewServeMux()
 	if secrets, err := webhookSecrets(c); err != nil {
 		return &exitError{1, err}
 	} else if len(secrets) > 0 {
@@ -115,14 +125,6 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "err", err)
-		}
-	}()
-	log.Info("gitfleet started", "version", version, "listen", ln.Addr().String(), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
-
 	dbs, err := databases(c)
 	if err != nil {
 		return &exitError{1, err}
@@ -174,11 +176,19 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		}
 		writeJSON(w, map[string]any{"events": events})
 	})
+	// Endpoints that change something need a token (auth.require);
 	// gitfleet sync --retry asks for a pass at once.
-	mux.HandleFunc("POST /api/v1/sync", func(w http.ResponseWriter, _ *http.Request) {
-		ctl.Trigger()
-		w.WriteHeader(http.StatusAccepted)
-	})
+	syncs := &coalescer{trigger: ctl.Trigger, gap: syncGap, now: time.Now}
+	mux.Handle("POST /api/v1/sync", auth.require("sync", syncHandler(log, syncs)))
+	// Serve once every route is there: a client that sees /healthz
+	// answer finds the API too.
+	go func() {
+		if err := hs.serve(); err != nil {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("gitfleet started", "version", version, "listen", hs.ln.Addr().String(), "url", hs.url(), "tokens", len(tokens), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)
+
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- src.Watch(stop, ctl.Update) }()
 
@@ -189,7 +199,7 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	}
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	srv.Shutdown(shutdownCtx)
+	hs.srv.Shutdown(shutdownCtx)
 	log.Info("gitfleet stopped")
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gitfleet/gitfleet/config"
 	"github.com/gitfleet/gitfleet/reconcile"
 	"github.com/gitfleet/gitfleet/store"
 	"github.com/spf13/cobra"
@@ -19,23 +18,18 @@ import (
 
 // apiGet reads a JSON document of the daemon's API at the configured
 // listen address (or --addr).
-func apiGet(cfgFile, addr, path string, out any) error {
-	if addr == "" {
-		c, err := config.Load(cfgFile)
-		if err != nil {
-			return err
-		}
-		addr = c.Listen
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get("http://" + addr + path)
+func apiGet(f *daemonFlags, path string, out any) error {
+	d, err := f.client(nil, 10*time.Second)
 	if err != nil {
-		return fmt.Errorf("the daemon does not answer at %s (is gitfleet run running? --addr sets where): %w", addr, err)
+		return err
+	}
+	resp, err := d.get(path)
+	if err != nil {
+		return fmt.Errorf("the daemon does not answer at %s (is gitfleet run running? --addr sets where): %w", d.base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s%s: %s: %s", addr, path, resp.Status, strings.TrimSpace(string(b)))
+		return answerError(d.base, path, resp)
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
@@ -47,7 +41,8 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newStatusCmd() *cobra.Command {
-	var cfgFile, addr, output string
+	var df daemonFlags
+	var output string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what the running daemon sees: releases, drift, rollouts under way",
@@ -57,7 +52,7 @@ func newStatusCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var st reconcile.Status
-			if err := apiGet(cfgFile, addr, "/api/v1/status", &st); err != nil {
+			if err := apiGet(&df, "/api/v1/status", &st); err != nil {
 				return &exitError{1, err}
 			}
 			out := cmd.OutOrStdout()
@@ -109,8 +104,7 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file (for its listen address)")
-	cmd.Flags().StringVar(&addr, "addr", "", "the daemon's address, host:port (default: listen of --config)")
+	df.register(cmd, "daemon configuration file (for its listen address and TLS)", false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -123,7 +117,8 @@ func plural(n int, one, many string) string {
 }
 
 func newHistoryCmd() *cobra.Command {
-	var cfgFile, addr, output, env, app string
+	var df daemonFlags
+	var output, env, app string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "history [--env E] [--app A]",
@@ -143,7 +138,7 @@ func newHistoryCmd() *cobra.Command {
 			var body struct {
 				Events []store.Event `json:"events"`
 			}
-			if err := apiGet(cfgFile, addr, "/api/v1/history?"+q.Encode(), &body); err != nil {
+			if err := apiGet(&df, "/api/v1/history?"+q.Encode(), &body); err != nil {
 				return &exitError{1, err}
 			}
 			out := cmd.OutOrStdout()
@@ -171,8 +166,7 @@ func newHistoryCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&cfgFile, "config", "gitfleet.yaml", "daemon configuration file (for its listen address)")
-	cmd.Flags().StringVar(&addr, "addr", "", "the daemon's address, host:port (default: listen of --config)")
+	df.register(cmd, "daemon configuration file (for its listen address and TLS)", false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVar(&env, "env", "", "only this environment")
 	cmd.Flags().StringVar(&app, "app", "", "only this app")
