@@ -106,7 +106,7 @@ func (a *GitArtifacts) repo(url string) (*gitRepo, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(url))
-	r, err := openGitRepo(filepath.Join(a.Dir, hex.EncodeToString(sum[:8])), url, m)
+	r, err := openGitRepo(filepath.Join(a.Dir, hex.EncodeToString(sum[:8])), url, m, a.Limits.WithDefaults().MaxBytes)
 	if err != nil {
 		return nil, err
 	}

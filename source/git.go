@@ -107,6 +107,7 @@ const (
 	ReasonVerify         = "verify"
 	ReasonNonFastForward = "non_fast_forward"
 	ReasonTree           = "tree"
+	ReasonTooLarge       = "too_large"
 	ReasonOther          = "other"
 )
 
@@ -156,7 +157,7 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if g.repo, err = openGitRepo(g.Dir, g.URL, auth); err != nil {
+		if g.repo, err = openGitRepo(g.Dir, g.URL, auth, g.Limits.WithDefaults().MaxBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -485,6 +486,8 @@ func classify(err error) string {
 	switch {
 	case errors.As(err, &pe):
 		return pe.Reason
+	case errors.Is(err, ErrTooLarge):
+		return ReasonTooLarge
 	case errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
