@@ -115,14 +115,11 @@ func TestGitArtifactTagMovedIsNotRedeployed(t *testing.T) {
 	if len(pr.Plan.Changes) != 0 {
 		t.Fatalf("a moved tag was redeployed: %d changes", len(pr.Plan.Changes))
 	}
-	st := pr.Plan.Status[0]
-	for _, s := range st.Servers {
-		if s.State != InSync || f.version(s.Server) != "v1\n" {
-			t.Errorf("%s: %s on %q, want in sync on the first content", s.Server, s.State, f.version(s.Server))
+	want := "tag v1 moved from commit " + f.first[:12] + " to " + f.moved[:12] + " after its first activation: pinned to " + f.first[:12]
+	for _, s := range pr.Plan.Status[0].Servers {
+		if s.State != InSync || s.Held || f.version(s.Server) != "v1\n" || s.Reason != want {
+			t.Errorf("%s: %s (held %v) on %q, reason %q; want in sync on the first content, reason %q", s.Server, s.State, s.Held, f.version(s.Server), s.Reason, want)
 		}
-	}
-	if want := "tag v1 moved from commit " + f.first[:12] + " to " + f.moved[:12] + " after its first activation"; !strings.Contains(st.Note, want) {
-		t.Errorf("status note %q, want it to say %q", st.Note, want)
 	}
 	if got := f.moves(); got != 1 {
 		t.Errorf("gitfleet_artifact_tag_moved_total = %v, want 1", got)
@@ -156,6 +153,9 @@ func TestGitArtifactMovedTagPinnedForLaterServers(t *testing.T) {
 	pr := pass(t, c)
 	if len(pr.Results) != 1 || pr.Results[0].Outcome() != "success" {
 		t.Fatalf("rollout to the joining server: %+v", pr.Results)
+	}
+	if ch := pr.Plan.Changes[0]; len(ch.Servers) != 1 || !strings.Contains(ch.Servers[0].Reason, "not deployed; tag v1 moved") {
+		t.Errorf("the step of the joining server does not name the pin: %+v", ch.Servers[0])
 	}
 	for _, s := range []string{"a", "b", "c"} {
 		if got := f.version(s); got != "v1\n" {

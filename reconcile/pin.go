@@ -53,21 +53,30 @@ type TagPin struct {
 // pinned is what PinMovedTags adds to a desired state for MakePlan.
 type pinned struct {
 	hold map[spec.Key]string // why servers not yet on the release are held
-	note map[spec.Key]string // the move, shown with the release's status
+	note map[spec.Key]string // the move, shown with the servers' standing
 }
 
-func (d *Desired) pinHold(k spec.Key) string {
+// pinServer applies the pin of a release to one server's standing and
+// step: with the pin unreadable, a server that would get the release is
+// held; with the release pinned, the move is named in the reasons.
+func pinServer(d *Desired, k spec.Key, ss *ServerStatus, sc *ServerChange) *ServerChange {
 	if d.pins == nil {
-		return ""
+		return sc
 	}
-	return d.pins.hold[k]
-}
-
-func (d *Desired) pinNote(k spec.Key) string {
-	if d.pins == nil {
-		return ""
+	if why := d.pins.hold[k]; why != "" && sc != nil && ss.State == OutOfSync {
+		ss.Held, ss.Reason = true, why
+		return nil
 	}
-	return d.pins.note[k]
+	note := d.pins.note[k]
+	switch {
+	case note == "":
+	case sc != nil:
+		sc.Reason += "; " + note
+		ss.Reason = sc.Reason
+	case ss.Reason == "":
+		ss.Reason = note
+	}
+	return sc
 }
 
 // firstActivation is the earliest activation of a version recorded in the
@@ -159,8 +168,8 @@ func PinMovedTags(ctx context.Context, d *Desired, o *Observed) (*Desired, []Tag
 			continue
 		}
 		out.Releases[r.Key()] = f.rel
-		out.pins.note[r.Key()] = fmt.Sprintf("tag %s moved from commit %.12s to %.12s after its first activation: every server stays on %.12s (%s); release the new content under a new tag",
-			rel.Version, first.commit, rel.Commit, first.commit, f.rel.ID)
+		out.pins.note[r.Key()] = fmt.Sprintf("tag %s moved from commit %.12s to %.12s after its first activation: pinned to %.12s",
+			rel.Version, first.commit, rel.Commit, first.commit)
 	}
 	pins := make([]TagPin, 0, len(byVersion))
 	for _, f := range byVersion {

@@ -240,11 +240,7 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 		var ch *Change
 		for _, srv := range targets {
 			ss, sc := planServer(d, o, app, rel, srv)
-			if why := d.pinHold(r.Key()); why != "" && sc != nil && ss.State == OutOfSync {
-				// A moved tag whose first commit cannot be read: no
-				// server gets the moved content.
-				ss.Held, ss.Reason, sc = true, why, nil
-			}
+			sc = pinServer(d, r.Key(), ss, sc)
 			st.Servers = append(st.Servers, ss)
 			st.Counts[ss.State]++
 			if sc == nil {
@@ -268,9 +264,6 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 			ch = planParallel(d, o, r, env, app, rel, targets, st, ch)
 		}
 		recount(st)
-		if st.Note == "" {
-			st.Note = d.pinNote(r.Key())
-		}
 		p.Status = append(p.Status, st)
 		if ch != nil {
 			if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
