@@ -186,7 +186,8 @@ func TestGitArtifactMovedTagPinnedForLaterServers(t *testing.T) {
 
 // TestGitArtifactMovedTagUnreadableHoldsLaterServers: when the first commit
 // of a moved tag is gone from the remote and from the daemon's repository,
-// a joining server is held, not given the moved content.
+// a joining server is held, not given the moved content, and the server on
+// the first content keeps it.
 func TestGitArtifactMovedTagUnreadableHoldsLaterServers(t *testing.T) {
 	f := newArtifactFixture(t, "{name: a}")
 	c := f.controller()
@@ -209,9 +210,10 @@ func TestGitArtifactMovedTagUnreadableHoldsLaterServers(t *testing.T) {
 	if len(pr.Plan.Changes) != 0 || f.version("b") != "" {
 		t.Fatalf("the joining server got %q (%d changes), want it held", f.version("b"), len(pr.Plan.Changes))
 	}
+	want := map[string]string{"a": "tag v1 moved after deployment", "b": "cannot be read"}
 	for _, s := range pr.Plan.Status[0].Servers {
-		if s.Server == "b" && (!s.Held || !strings.Contains(s.Reason, "cannot be read")) {
-			t.Errorf("b: held=%v reason %q, want held because the first commit cannot be read", s.Held, s.Reason)
+		if !s.Held || !strings.Contains(s.Reason, want[s.Server]) || f.version("a") != "v1\n" {
+			t.Errorf("%s: held=%v reason %q, want held: %s", s.Server, s.Held, s.Reason, want[s.Server])
 		}
 	}
 }

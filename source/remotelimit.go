@@ -143,7 +143,10 @@ func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // gitfleet installs, once, an HTTP transport that bounds a response only
 // when the request's context carries a readLimit, and an SSH "proxy" that
 // dials directly and bounds the connection by the readLimit its URL names.
-// Calls that carry no limit behave exactly as go-git's defaults.
+// Calls that carry no limit behave exactly as go-git's defaults, except
+// that HTTP endpoints can no longer carry go-git's per-endpoint TLS or
+// proxy options (CA bundle, client certificate, insecure, proxy URL), which
+// gitfleet does not use.
 var (
 	installOnce sync.Once
 	sshLimits   sync.Map // id → *readLimit, while an SSH operation runs
