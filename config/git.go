@@ -29,8 +29,11 @@ type GitSource struct {
 	// Timeout of one Git operation (default 60s).
 	Timeout Duration `yaml:"timeout,omitempty"`
 	// RequireFastForward refuses a branch whose history was rewritten.
-	RequireFastForward bool       `yaml:"requireFastForward,omitempty"`
-	Verify             *GitVerify `yaml:"verify,omitempty"`
+	RequireFastForward bool `yaml:"requireFastForward,omitempty"`
+	// RefuseMovedTags refuses a tag (tag or semver) that was moved to
+	// another commit after it was taken.
+	RefuseMovedTags bool       `yaml:"refuseMovedTags,omitempty"`
+	Verify          *GitVerify `yaml:"verify,omitempty"`
 	// MaxBytes bounds the size of the desired-state tree (default 1 GiB).
 	MaxBytes int64 `yaml:"maxBytes,omitempty"`
 }
@@ -128,6 +131,9 @@ func (g *GitSource) check(ck *checker) {
 	}
 	if g.Prereleases && g.Semver == "" {
 		ck.add(ck.at(f+".prereleases"), "source.git.prereleases needs semver")
+	}
+	if g.RefuseMovedTags && g.Tag == "" && g.Semver == "" {
+		ck.add(ck.at(f+".refuseMovedTags"), "source.git.refuseMovedTags needs a tag or semver source")
 	}
 	if g.Commit != "" && !isHex(g.Commit, 40) {
 		ck.add(ck.at(f+".commit"), "source.git.commit %q: want a full 40-character commit hash", g.Commit)

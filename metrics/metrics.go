@@ -31,6 +31,8 @@ type Metrics struct {
 	fetchErrors        *prometheus.CounterVec
 	sourceRevision     *prometheus.GaugeVec
 	forcePushes        prometheus.Counter
+	tagMoves           prometheus.Counter
+	artifactTagMoves   prometheus.Counter
 	webhookRequests    *prometheus.CounterVec
 	driftCollectors
 
@@ -117,6 +119,14 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "gitfleet_source_force_pushes_total",
 			Help: "Times the followed branch moved to a commit not descending from the last one (rewritten history).",
 		}),
+		tagMoves: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitfleet_source_tag_moved_total",
+			Help: "Times the followed tag (tag or semver source) named another commit than when last taken, and the move was followed.",
+		}),
+		artifactTagMoves: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitfleet_artifact_tag_moved_total",
+			Help: "Moves of a Git-tag app artifact found after the release was activated; the release stays pinned to the commit of its first activation.",
+		}),
 		webhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitfleet_webhook_requests_total",
 			Help: "Webhook requests by provider and result (triggered, ignored, unauthorized, too_large, bad_request, busy).",
@@ -131,7 +141,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	reg.MustRegister(info, m.desiredRevision, m.desiredValid, m.sourceErrors, m.sourceLastSuccess,
 		m.reconcileDuration, m.reconcileErrors, m.reconcileLast, m.servers, m.deployments,
 		m.serverSteps, m.rolloutsInProgress, m.fetchDuration, m.fetchErrors, m.sourceRevision,
-		m.forcePushes, m.webhookRequests)
+		m.forcePushes, m.tagMoves, m.artifactTagMoves, m.webhookRequests)
 	m.driftCollectors = newDriftCollectors(reg)
 	for _, r := range []string{ReasonRead, ReasonInvalid} {
 		m.sourceErrors.WithLabelValues(r)
@@ -231,6 +241,14 @@ func (m *Metrics) FetchDone(d time.Duration, reason string) {
 
 // ForcePush counts a rewritten history of the followed branch.
 func (m *Metrics) ForcePush() { m.forcePushes.Inc() }
+
+// TagMoved counts a moved tag of the desired-state source that was
+// followed.
+func (m *Metrics) TagMoved() { m.tagMoves.Inc() }
+
+// ArtifactTagMoved counts a moved tag of a Git-tag app artifact, once per
+// move the daemon finds.
+func (m *Metrics) ArtifactTagMoved() { m.artifactTagMoves.Inc() }
 
 // SourceRevision records a successful poll: the commit the reference
 // resolves to. The source's last-success time moves with every poll, so an

@@ -126,6 +126,8 @@ func exercise(m *Metrics, now time.Time) {
 	m.FetchDone(300*time.Millisecond, "")
 	m.FetchDone(time.Second, "timeout")
 	m.ForcePush()
+	m.TagMoved()
+	m.ArtifactTagMoved()
 	m.SourceRevision("https://git.example.com/fleet.git", "main", "0123456789abcdef0123456789abcdef01234567", now)
 	m.WebhookRequest("github", "triggered")
 	m.SetDrift(now, []DriftServer{{Environment: "prod", App: "web", Server: "web-1", Kind: "content", Since: now.Add(-time.Minute)}},
@@ -136,6 +138,7 @@ func exercise(m *Metrics, now time.Time) {
 }
 
 var families = []string{
+	"gitfleet_artifact_tag_moved_total",
 	"gitfleet_build_info",
 	"gitfleet_content_check_last_timestamp_seconds",
 	"gitfleet_deployment_duration_seconds",
@@ -159,6 +162,7 @@ var families = []string{
 	"gitfleet_source_force_pushes_total",
 	"gitfleet_source_last_success_timestamp_seconds",
 	"gitfleet_source_revision_info",
+	"gitfleet_source_tag_moved_total",
 	"gitfleet_webhook_requests_total",
 }
 

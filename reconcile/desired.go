@@ -24,6 +24,11 @@ type Desired struct {
 	// DB are the releases' database changes with their SQL read from the
 	// repository and their checksums.
 	DB map[spec.Key][]DBChange
+
+	// artifacts is the fetcher the Git artifacts were resolved with, for
+	// PinMovedTags; pins is what PinMovedTags found.
+	artifacts ArtifactFetcher
+	pins      *pinned
 }
 
 // DBChange is a database change of a release, ready to apply.
@@ -51,7 +56,7 @@ func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*D
 	if lerr != nil {
 		return nil, lerr
 	}
-	d := &Desired{Revision: s.Revision, Origin: s.Origin, Author: s.Author, Spec: sd, Releases: map[spec.Key]executor.Release{}}
+	d := &Desired{Revision: s.Revision, Origin: s.Origin, Author: s.Author, Spec: sd, Releases: map[spec.Key]executor.Release{}, artifacts: fetch}
 	var errs spec.Errors
 	// Several environments often release the same version: resolve each
 	// artifact once.

@@ -56,6 +56,7 @@ type Controller struct {
 	desired      *Desired
 	rejectedSnap *source.Snapshot // the newest snapshot, when it was rejected
 	wake         chan struct{}
+	tagMoves     map[string]bool // moved artifact tags already logged and counted
 }
 
 func (c *Controller) init() {
@@ -215,6 +216,7 @@ func (c *Controller) Pass(ctx, stop context.Context, d *Desired) (pr PassResult)
 	}()
 
 	obs := c.observe(stop, d)
+	d = c.pinMovedTags(stop, d, obs)
 	if c.contentDue(c.Now()) {
 		c.checkContent(stop, d, obs)
 	}

@@ -240,6 +240,7 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 		var ch *Change
 		for _, srv := range targets {
 			ss, sc := planServer(d, o, app, rel, srv)
+			sc = pinServer(d, r.Key(), ss, sc)
 			st.Servers = append(st.Servers, ss)
 			st.Counts[ss.State]++
 			if sc == nil {

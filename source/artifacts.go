@@ -80,6 +80,57 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 	if err != nil {
 		return nil, "", fmt.Errorf("tag %s of %s: %w", tag, RedactURL(url), err)
 	}
+	a.keep(key, t)
+	return t, commit.String(), nil
+}
+
+// ArtifactAt returns the tree of commit in the repository at url (its
+// sub-directory sub when not empty): the content a version had when its
+// tag named that commit, after the tag moved. The commit is read from the
+// local repository when a fetch of the tag brought it there, else fetched
+// by its hash; a remote that no longer has it, or does not serve single
+// commits, is an error.
+func (a *GitArtifacts) ArtifactAt(ctx context.Context, url, commit, sub string) (*tree.Tree, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := plumbing.NewHash(commit)
+	if len(commit) != 40 || h.String() != commit {
+		return nil, fmt.Errorf("commit %q: want 40 hex digits", commit)
+	}
+	key := commit + "\x00" + sub
+	if t, ok := a.trees[key]; ok {
+		return t, nil
+	}
+	r, err := a.repo(url)
+	if err != nil {
+		return nil, err
+	}
+	if !r.hasCommit(h) {
+		timeout := a.Timeout
+		if timeout <= 0 {
+			timeout = 60 * time.Second
+		}
+		fctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		spec := gitconfig.RefSpec(commit + ":refs/gitfleet/pins/" + commit)
+		err := r.fetch(fctx, []gitconfig.RefSpec{spec}, 1)
+		if err == nil && !r.hasCommit(h) {
+			err = plumbing.ErrObjectNotFound
+		}
+		if err != nil {
+			return nil, redactErr(fmt.Errorf("fetch commit %.12s of %s: %w", commit, url, err), url, a.secrets[url]...)
+		}
+	}
+	t, err := r.readTree(h, sub, a.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("commit %.12s of %s: %w", commit, RedactURL(url), err)
+	}
+	a.keep(key, t)
+	return t, nil
+}
+
+// keep caches a tree read, by commit and sub-directory.
+func (a *GitArtifacts) keep(key string, t *tree.Tree) {
 	if len(a.trees) >= maxCachedTrees {
 		a.trees = nil
 	}
@@ -87,7 +138,6 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 		a.trees = map[string]*tree.Tree{}
 	}
 	a.trees[key] = t
-	return t, commit.String(), nil
 }
 
 func (a *GitArtifacts) repo(url string) (*gitRepo, error) {
@@ -106,7 +156,7 @@ func (a *GitArtifacts) repo(url string) (*gitRepo, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(url))
-	r, err := openGitRepo(filepath.Join(a.Dir, hex.EncodeToString(sum[:8])), url, m)
+	r, err := openGitRepo(filepath.Join(a.Dir, hex.EncodeToString(sum[:8])), url, m, a.Limits.WithDefaults().MaxBytes)
 	if err != nil {
 		return nil, err
 	}

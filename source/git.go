@@ -80,9 +80,13 @@ type Git struct {
 	// RequireFastForward refuses a branch that moved to a commit not
 	// descending from the last one taken.
 	RequireFastForward bool
-	Limits             tree.Limits
-	Log                *slog.Logger
-	Metrics            Metrics
+	// RefuseMovedTags refuses a tag (tag or semver source) that names
+	// another commit than when it was last taken. Without it a moved tag
+	// is followed, logged and counted.
+	RefuseMovedTags bool
+	Limits          tree.Limits
+	Log             *slog.Logger
+	Metrics         Metrics
 
 	mu   sync.Mutex // one poll at a time
 	repo *gitRepo
@@ -95,6 +99,7 @@ type Git struct {
 type Metrics interface {
 	FetchDone(d time.Duration, reason string) // reason "" on success
 	ForcePush()
+	TagMoved()
 	SourceRevision(source, ref, commit string, now time.Time)
 }
 
@@ -106,7 +111,9 @@ const (
 	ReasonNetwork        = "network"
 	ReasonVerify         = "verify"
 	ReasonNonFastForward = "non_fast_forward"
+	ReasonTagMoved       = "tag_moved"
 	ReasonTree           = "tree"
+	ReasonTooLarge       = "too_large"
 	ReasonOther          = "other"
 )
 
@@ -123,6 +130,9 @@ func (e *PollError) Unwrap() error { return e.Err }
 const (
 	refTracked = plumbing.ReferenceName("refs/gitfleet/tracked") // what was fetched
 	refLast    = plumbing.ReferenceName("refs/gitfleet/last")    // the last commit handed out
+	// refTagPrefix + T is the commit tag T gave when it was last handed
+	// out, against which a moved tag is told.
+	refTagPrefix = "refs/gitfleet/tags/"
 )
 
 // Origin names the source for logs and plans, without credentials.
@@ -156,7 +166,7 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if g.repo, err = openGitRepo(g.Dir, g.URL, auth); err != nil {
+		if g.repo, err = openGitRepo(g.Dir, g.URL, auth, g.Limits.WithDefaults().MaxBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -185,16 +195,22 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 	if err := g.checkFastForward(commit); err != nil {
 		return nil, err
 	}
+	if err := g.checkTagMoved(want, commit); err != nil {
+		return nil, err
+	}
 	if last := g.last; last != nil && last.Revision == commit.Hash.String() {
 		// Unchanged: the tree read last time is still the tree.
 		g.noteRevision(want, commit)
-		return last, nil
+		return last, g.recordTag(want, commit.Hash)
 	}
 	t, err := g.repo.readTree(commit.Hash, g.Path, g.Limits)
 	if err != nil {
 		return nil, &PollError{Reason: ReasonTree, Err: fmt.Errorf("read %s at %s: %w", g.Ref, commit.Hash.String()[:12], err)}
 	}
 	if err := g.repo.setRef(refLast, commit.Hash); err != nil {
+		return nil, err
+	}
+	if err := g.recordTag(want, commit.Hash); err != nil {
 		return nil, err
 	}
 	g.noteRevision(want, commit)
@@ -411,6 +427,47 @@ func (g *Git) checkFastForward(c *object.Commit) error {
 	return nil
 }
 
+// checkTagMoved compares the commit a followed tag names with the one the
+// same tag named when it was last handed out: another commit means the tag
+// was moved (deleted and pushed again, or force-pushed). A semver source
+// that goes on to a higher tag has not moved a tag.
+func (g *Git) checkTagMoved(w wanted, c *object.Commit) error {
+	if g.Ref.Tag == "" && g.Ref.Semver == "" {
+		return nil
+	}
+	rec := plumbing.ReferenceName(refTagPrefix + w.label)
+	old := g.repo.ref(rec)
+	if old.IsZero() && g.Ref.Tag != "" {
+		// A repository kept from before the record: the last commit
+		// handed out is the tag's.
+		old = g.repo.ref(refLast)
+	}
+	if old.IsZero() || old == c.Hash {
+		return nil
+	}
+	if g.RefuseMovedTags {
+		return &PollError{Reason: ReasonTagMoved, Err: fmt.Errorf("tag %s moved from %s to %s; refuseMovedTags refuses it", w.label, old.String()[:12], c.Hash.String()[:12])}
+	}
+	g.log().Warn("tag moved: following it", "origin", g.Origin(), "tag", w.label, "from", old.String(), "to", c.Hash.String())
+	if g.Metrics != nil {
+		g.Metrics.TagMoved()
+	}
+	// Counted once: the move is now the tag's commit.
+	return g.repo.setRef(rec, c.Hash)
+}
+
+// recordTag records the commit a followed tag named when it was handed out.
+func (g *Git) recordTag(w wanted, h plumbing.Hash) error {
+	if g.Ref.Tag == "" && g.Ref.Semver == "" {
+		return nil
+	}
+	rec := plumbing.ReferenceName(refTagPrefix + w.label)
+	if g.repo.ref(rec) == h {
+		return nil
+	}
+	return g.repo.setRef(rec, h)
+}
+
 // Trigger asks for a poll now, as a webhook does. Triggers that arrive
 // while one is pending coalesce into one poll.
 func (g *Git) Trigger() {
@@ -485,6 +542,8 @@ func classify(err error) string {
 	switch {
 	case errors.As(err, &pe):
 		return pe.Reason
+	case errors.Is(err, ErrTooLarge):
+		return ReasonTooLarge
 	case errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),

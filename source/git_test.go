@@ -18,6 +18,7 @@ type recordingMetrics struct {
 	mu         sync.Mutex
 	fetches    []string // reasons; "" for success
 	forcePushs int
+	tagMoves   int
 	revisions  []string
 }
 
@@ -27,6 +28,7 @@ func (m *recordingMetrics) FetchDone(_ time.Duration, reason string) {
 	m.fetches = append(m.fetches, reason)
 }
 func (m *recordingMetrics) ForcePush() { m.mu.Lock(); m.forcePushs++; m.mu.Unlock() }
+func (m *recordingMetrics) TagMoved()  { m.mu.Lock(); m.tagMoves++; m.mu.Unlock() }
 func (m *recordingMetrics) SourceRevision(_, ref, commit string, _ time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

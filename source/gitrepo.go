@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/gitfleet/gitfleet/tree"
@@ -28,7 +29,10 @@ type gitRepo struct {
 	dir  string
 	url  string
 	auth transport.AuthMethod
-	r    *git.Repository
+	// refsBound and packBound bound what one list or fetch reads from
+	// the remote (see remoteBounds).
+	refsBound, packBound int64
+	r                    *git.Repository
 	// blobs holds the content of the last tree read, by blob hash, so that
 	// the next read decodes only the blobs that changed.
 	blobs map[plumbing.Hash][]byte
@@ -37,14 +41,17 @@ type gitRepo struct {
 const remoteName = "origin"
 
 // openGitRepo opens the repository in dir, creating it when missing. A
-// repository that points at another URL is started afresh.
-func openGitRepo(dir, url string, auth transport.AuthMethod) (*gitRepo, error) {
+// repository that points at another URL is started afresh. What its lists
+// and fetches read from the remote is bounded relative to maxBytes, the
+// bound of the trees read from it.
+func openGitRepo(dir, url string, auth transport.AuthMethod, maxBytes int64) (*gitRepo, error) {
+	installLimits()
 	g := &gitRepo{dir: dir, url: url, auth: auth}
+	g.refsBound, g.packBound = remoteBounds(maxBytes)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	st := filesystem.NewStorage(osfs.New(dir, osfs.WithBoundOS()), cache.NewObjectLRUDefault())
-	r, err := git.Open(st, nil)
+	r, err := git.Open(g.storage(), nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		return g, g.init()
 	}
@@ -59,9 +66,15 @@ func openGitRepo(dir, url string, auth transport.AuthMethod) (*gitRepo, error) {
 	return g, nil
 }
 
-func (g *gitRepo) init() error {
+// storage is the repository's object and reference store, bound to its
+// directory, with the object count of fetched packs bounded.
+func (g *gitRepo) storage() *boundedStorage {
 	st := filesystem.NewStorage(osfs.New(g.dir, osfs.WithBoundOS()), cache.NewObjectLRUDefault())
-	r, err := git.Init(st, nil)
+	return &boundedStorage{Storage: st, maxObjects: packObjectsBound(g.packBound), packBound: g.packBound}
+}
+
+func (g *gitRepo) init() error {
+	r, err := git.Init(g.storage(), nil)
 	if err != nil {
 		return fmt.Errorf("init %s: %w", g.dir, err)
 	}
@@ -93,7 +106,17 @@ func (g *gitRepo) list(ctx context.Context) ([]*plumbing.Reference, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: g.auth, PeelingOption: git.AppendPeeled})
+	l := &readLimit{refs: g.refsBound}
+	opts := &git.ListOptions{Auth: g.auth, PeelingOption: git.AppendPeeled}
+	if isSSH(g.url) {
+		var done func()
+		opts.ProxyOptions, done = sshProxy(l)
+		defer done()
+	}
+	refs, err := rem.ListContext(withReadLimit(ctx, l), opts)
+	if lerr := l.err(); lerr != nil {
+		return nil, lerr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -103,18 +126,43 @@ func (g *gitRepo) list(ctx context.Context) ([]*plumbing.Reference, error) {
 // fetch fetches refspecs without tags beyond them. depth 0 fetches what is
 // missing between what the repository has and the remote's tips.
 func (g *gitRepo) fetch(ctx context.Context, specs []gitconfig.RefSpec, depth int) error {
-	err := g.r.FetchContext(ctx, &git.FetchOptions{
+	l := &readLimit{refs: g.refsBound, pack: g.packBound}
+	opts := &git.FetchOptions{
 		RemoteName: remoteName,
 		RefSpecs:   specs,
 		Depth:      depth,
 		Auth:       g.auth,
 		Tags:       git.NoTags,
 		Force:      true,
-	})
+	}
+	if isSSH(g.url) {
+		var done func()
+		opts.ProxyOptions, done = sshProxy(l)
+		defer done()
+	}
+	err := g.r.FetchContext(withReadLimit(ctx, l), opts)
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		g.removePartialPacks()
+	}
+	if lerr := l.err(); lerr != nil {
+		return lerr
+	}
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
 	return err
+}
+
+// removePartialPacks removes what a failed fetch left of its pack: go-git
+// keeps the temporary file of a pack it could not finish.
+func (g *gitRepo) removePartialPacks() {
+	dir := filepath.Join(g.dir, "objects", "pack")
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "tmp_pack_") {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // isShallow reports whether the repository has shallow boundaries.

@@ -48,6 +48,9 @@ func newPlanCmd() *cobra.Command {
 				return &exitError{1, err}
 			}
 			obs.DB = reconcile.ObserveDBs(cmd.Context(), dbs, d)
+			// Moved tags of Git artifacts stay on the commit their
+			// versions were first activated from, as the daemon does.
+			d, _ = reconcile.PinMovedTags(cmd.Context(), d, obs)
 			p := reconcile.MakePlan(d, obs, time.Now().UTC())
 			// The daemon's record of failed steps says why a server is
 			// still out of sync; plan only reads it.

@@ -70,6 +70,7 @@ func newSource(c *config.Config, gitDir string, m source.Metrics, log *slog.Logg
 		Path: gc.Path, Dir: gitDir, Auth: auth,
 		Interval: gc.Interval, Timeout: gc.Timeout,
 		RequireFastForward: gc.RequireFastForward,
+		RefuseMovedTags:    gc.RefuseMovedTags,
 		Limits:             tree.Limits{MaxBytes: gc.MaxBytes},
 		Log:                log,
 		Metrics:            m,

@@ -14,6 +14,7 @@ import (
 // files, with git fast-import. It returns the bare repository's path.
 func BigRemote(t testing.TB, root, name string, files, commits int) string {
 	t.Helper()
+	need(t)
 	bare := filepath.Join(root, name+".git")
 	Git(t, root, "init", "-q", "--bare", "-b", "main", bare)
 	cmd := exec.Command("git", "fast-import", "--quiet")

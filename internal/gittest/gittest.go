@@ -1,7 +1,8 @@
 // Package gittest gives tests real Git remotes: bare repositories made and
 // changed with the git command, served over smart HTTP by git http-backend
 // (through net/http/cgi) or as file:// URLs. The git binary is needed by
-// tests only; gitfleet itself never runs it.
+// tests only; gitfleet itself never runs it. Without git, tests skip, unless
+// CI=true: then they fail.
 package gittest
 
 import (
@@ -43,9 +44,7 @@ func Git(t testing.TB, dir string, args ...string) string {
 // root, and a work clone of it on branch main.
 func NewRemote(t testing.TB, root, name string) *Remote {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is needed for Git remote tests")
-	}
+	need(t)
 	r := &Remote{t: t, Bare: filepath.Join(root, name+".git"), Work: filepath.Join(t.TempDir(), name)}
 	Git(t, root, "init", "-q", "--bare", "-b", "main", r.Bare)
 	Git(t, r.Bare, "config", "uploadpack.allowReachableSHA1InWant", "true")
@@ -106,10 +105,31 @@ type Server struct {
 	Requests func() int
 }
 
+// need skips a test when git is missing, or fails it with CI=true, where
+// every test must run.
+func need(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		skip(t, "git is needed for Git remote tests (Debian: git)")
+	}
+}
+
+func skip(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
 // Serve starts git http-backend for root on a loopback address.
 func Serve(t testing.TB, root, user, password string) *Server {
 	t.Helper()
+	need(t)
 	execPath := Git(t, root, "--exec-path")
+	if _, err := os.Stat(filepath.Join(execPath, "git-http-backend")); err != nil {
+		skip(t, "git http-backend is needed for Git remotes over HTTP: "+err.Error())
+	}
 	backend := &cgi.Handler{
 		Path: filepath.Join(execPath, "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"},
