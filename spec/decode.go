@@ -134,7 +134,7 @@ func keep[T any](xs []T, ok func(T) bool) []T {
 
 func addProblems(file string, ps []strictyaml.Problem, errs *errorList) {
 	for _, p := range ps {
-		errs.add(Pos{file, p.Line}, "%s", p.Msg)
+		errs.addMsg(Pos{file, p.Line}, p.Msg)
 	}
 }
 

@@ -65,7 +65,7 @@ func (es Errors) sorted() Errors {
 func Capped(es Errors) Errors {
 	var l errorList
 	for _, e := range es {
-		l.add(e.Pos, "%s", e.Msg)
+		l.addMsg(e.Pos, e.Msg)
 	}
 	if err := l.err(); err != nil {
 		return err.(Errors)
@@ -83,15 +83,25 @@ type errorList struct {
 }
 
 func (l *errorList) add(p Pos, format string, args ...any) {
+	if l.keep(p) {
+		l.errs = append(l.errs, &Error{Pos: p, Msg: strictyaml.Clip(fmt.Sprintf(format, clipArgs(args)...), MaxMessage)})
+	}
+}
+
+// addMsg adds a message made elsewhere, cut to MaxMessage.
+func (l *errorList) addMsg(p Pos, msg string) {
+	if l.keep(p) {
+		l.errs = append(l.errs, &Error{Pos: p, Msg: strictyaml.Clip(msg, MaxMessage)})
+	}
+}
+
+// keep counts a problem of p's file and says whether it is reported.
+func (l *errorList) keep(p Pos) bool {
 	if l.seen == nil {
 		l.seen = map[string]int{}
 	}
 	l.seen[p.File]++
-	if l.seen[p.File] > MaxErrorsPerFile {
-		return
-	}
-	msg := strictyaml.Clip(fmt.Sprintf(format, clipArgs(args)...), MaxMessage)
-	l.errs = append(l.errs, &Error{Pos: p, Msg: msg})
+	return l.seen[p.File] <= MaxErrorsPerFile
 }
 
 // forget drops the problems of the files drop says yes to.

@@ -184,3 +184,17 @@ func BenchmarkLoadAliasBomb(b *testing.B) {
 		}
 	}
 }
+
+// Capped bounds errors made outside Load (artifacts) the same way, keeping
+// their messages up to MaxMessage.
+func TestCapped(t *testing.T) {
+	var es Errors
+	long := strings.Repeat("m", 500)
+	for i := 0; i < 150; i++ {
+		es = append(es, &Error{Pos: Pos{"r.yaml", 150 - i}, Msg: long})
+	}
+	got := Capped(es)
+	if len(got) != MaxErrorsPerFile+1 || got[0].Msg != long || got[len(got)-1].Msg != "and 50 more problems in this file (the first 100 are reported)" {
+		t.Fatalf("got %d errors, first %.40q, last %q", len(got), got[0].Msg, got[len(got)-1].Msg)
+	}
+}
