@@ -49,6 +49,11 @@ type Config struct {
 	History History `yaml:"history,omitempty"`
 	// Notifications say what happens: webhooks, Slack, commit statuses.
 	Notifications Notifications `yaml:"notifications,omitempty"`
+	// Limits bound what the desired state may cost to load.
+	Limits Limits `yaml:"limits,omitempty"`
+	// AllowEmpty accepts a desired state without any Environment, which
+	// unmanages every server; without it such a state is refused.
+	AllowEmpty bool `yaml:"allowEmpty,omitempty"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
@@ -88,6 +93,21 @@ var notifyEvents = map[string]bool{"rollout-started": true, "rollout-succeeded":
 type History struct {
 	MaxEvents int      `yaml:"maxEvents,omitempty"` // default 10000
 	MaxAge    Duration `yaml:"maxAge,omitempty"`    // default 2160h (90 days)
+}
+
+// Limits bound what loading the desired state may cost. Zero takes the
+// default of the spec package (spec.DefaultMaxFileBytes, ...).
+type Limits struct {
+	// MaxFileBytes bounds each desired-state file, and each of its
+	// documents with its YAML aliases expanded (default 8 MiB).
+	MaxFileBytes int64 `yaml:"maxFileBytes,omitempty"`
+	// MaxRenderedBytes bounds a managed file rendered from a template for
+	// one server (default 1 MiB).
+	MaxRenderedBytes int64 `yaml:"maxRenderedBytes,omitempty"`
+	// RenderTimeout bounds the rendering of an Environment's templates
+	// for all its servers at load time, and for one server at a pass
+	// (default 2s).
+	RenderTimeout Duration `yaml:"renderTimeout,omitempty"`
 }
 
 // Drift tunes drift detection.
@@ -435,6 +455,15 @@ func Parse(file string, data []byte) (*Config, error) {
 			add(at(f), "%s: set exactly one of dsnFile and dsnEnv (the DSN never goes in the repository)", f)
 		}
 		db.DSNFile = ck.abs(db.DSNFile)
+	}
+	if l := c.Limits.MaxFileBytes; l != 0 && (l < 1<<10 || l > 1<<30) {
+		add(at("limits.maxFileBytes"), "limits.maxFileBytes %d out of range 1024..1073741824", l)
+	}
+	if l := c.Limits.MaxRenderedBytes; l != 0 && (l < 1<<10 || l > 1<<28) {
+		add(at("limits.maxRenderedBytes"), "limits.maxRenderedBytes %d out of range 1024..268435456", l)
+	}
+	if l := c.Limits.RenderTimeout; l != 0 && (l < 10*time.Millisecond || l > time.Minute) {
+		add(at("limits.renderTimeout"), "limits.renderTimeout %s out of range 10ms..1m", l)
 	}
 	for i, r := range c.EnvironmentFiles.Roots {
 		if !path.IsAbs(r) || path.Clean(r) != r || r == "/" {

@@ -217,7 +217,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:     "unknown key at top level",
 			data:     with("", "lisen: 127.0.0.1:9000\n"),
-			wantErrs: []string{file + `:9: unknown field "lisen" (known: api, credentials, databases, distribution, drift, environmentFiles, history, listen, notifications, observe, resync, source, stateDir, transport, webhooks)`},
+			wantErrs: []string{file + `:9: unknown field "lisen" (known: allowEmpty, api, credentials, databases, distribution, drift, environmentFiles, history, limits, listen, notifications, observe, resync, source, stateDir, transport, webhooks)`},
 		},
 		{
 			name:     "unknown nested key",

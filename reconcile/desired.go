@@ -52,7 +52,12 @@ type ArtifactFetcher interface {
 // nil fetch, Git artifacts are left unresolved (validation without
 // network): their Releases are absent from Desired.Releases.
 func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*Desired, error) {
-	sd, lerr := spec.Load(spec.FilesOf(s.Tree))
+	return ResolveWith(ctx, s, fetch, spec.Options{})
+}
+
+// ResolveWith is Resolve with the limits and checks of gitfleet.yaml.
+func ResolveWith(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher, opts spec.Options) (*Desired, error) {
+	sd, lerr := opts.Load(spec.FilesOf(s.Tree))
 	if lerr != nil {
 		return nil, lerr
 	}
@@ -126,7 +131,7 @@ func Resolve(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher) (*D
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, spec.Capped(errs)
 	}
 	return d, nil
 }

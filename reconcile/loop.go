@@ -47,6 +47,13 @@ type Controller struct {
 	// ConfigRoots, when not nil, are the only directories managed files
 	// of the environment lane may be in (environmentFiles.roots).
 	ConfigRoots []string
+	// Spec are the limits and checks of gitfleet.yaml a desired state is
+	// loaded with (ConfigRoots, when set, are its roots).
+	Spec spec.Options
+	// ManagedFile, when set, keeps the servers of the desired state in
+	// force, to tell which servers a new desired state unmanages across
+	// restarts and for `gitfleet plan`.
+	ManagedFile string
 	Now         func() time.Time
 
 	drift        driftState
@@ -57,6 +64,8 @@ type Controller struct {
 	rejectedSnap *source.Snapshot // the newest snapshot, when it was rejected
 	wake         chan struct{}
 	tagMoves     map[string]bool // moved artifact tags already logged and counted
+	managedMu    sync.Mutex
+	managed      *Managed // the servers of the desired state in force
 }
 
 func (c *Controller) init() {
@@ -96,10 +105,11 @@ func (c *Controller) Update(u source.Update) {
 // tried again at the next resync: resolving fetches Git artifacts, and a
 // remote that was down or a tag not pushed yet may be there next time.
 func (c *Controller) accept(s *source.Snapshot) bool {
-	d, err := Resolve(context.Background(), s, c.Artifacts)
-	if err == nil && c.ConfigRoots != nil {
-		err = spec.CheckRoots(d.Spec, c.ConfigRoots)
+	opts := c.Spec
+	if c.ConfigRoots != nil {
+		opts.Roots = c.ConfigRoots
 	}
+	d, err := ResolveWith(context.Background(), s, c.Artifacts, opts)
 	c.mu.Lock()
 	if err != nil {
 		c.rejectedSnap = s
@@ -121,6 +131,7 @@ func (c *Controller) accept(s *source.Snapshot) bool {
 		attrs = append(attrs, "previous", source.ShortRevision(prev.Revision))
 	}
 	c.Log.Info("desired state accepted", attrs...)
+	c.noteUnmanaged(d)
 	return true
 }
 

@@ -58,6 +58,9 @@ type Plan struct {
 	// ConfigDrift lists managed files changed outside gitfleet where the
 	// environment only reports drift.
 	ConfigDrift []*ConfigDrift `json:"configDrift,omitempty"`
+	// Unmanaged are the servers this desired state no longer manages
+	// (see NoteUnmanaged).
+	Unmanaged *Unmanaged `json:"unmanaged,omitempty"`
 }
 
 // Change is one difference to remove: in one lane, one app of one

@@ -124,14 +124,47 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintln(tw, strings.Join(notes, "\n"))
 		tw.Flush()
 	}
+	writeUnmanaged(ew, p.Unmanaged)
 	fmt.Fprintln(ew)
-	switch n := len(p.Changes); n {
-	case 0:
-		fmt.Fprintln(ew, "nothing to do")
-	default:
-		fmt.Fprintf(ew, "%d %s pending, %d server %s\n", n, plural(n, "change", "changes"), p.Pending(), plural(p.Pending(), "step", "steps"))
+	var summary []string
+	if n := len(p.Changes); n > 0 {
+		summary = append(summary, fmt.Sprintf("%d %s pending, %d server %s", n, plural(n, "change", "changes"), p.Pending(), plural(p.Pending(), "step", "steps")))
 	}
+	if n := p.Unmanages(); n > 0 {
+		summary = append(summary, fmt.Sprintf("%d %s no longer managed", n, plural(n, "server", "servers")))
+	}
+	if len(summary) == 0 {
+		summary = append(summary, "nothing to do")
+	}
+	fmt.Fprintln(ew, strings.Join(summary, "; "))
 	return ew.err
+}
+
+// writeUnmanaged prints the servers the plan's desired state leaves.
+func writeUnmanaged(w io.Writer, u *Unmanaged) {
+	if u == nil {
+		return
+	}
+	if len(u.Servers) > 0 {
+		fmt.Fprintf(w, "\nno longer managed (named by the daemon's desired state at %s, not by this one; left as they are, no longer observed or deployed to):\n", source.ShortRevision(u.Since))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, s := range u.Servers {
+			fmt.Fprintf(tw, "  %s\t%s\n", s.Environment, s.Server)
+		}
+		tw.Flush()
+	}
+	if u.Note != "" {
+		fmt.Fprintf(w, "\nno Environment: this desired state manages no server; %s\n", u.Note)
+	}
+}
+
+// Unmanages is how many servers the plan's desired state no longer
+// manages: a change, though nothing is done on them.
+func (p *Plan) Unmanages() int {
+	if p.Unmanaged == nil {
+		return 0
+	}
+	return len(p.Unmanaged.Servers)
 }
 
 // errWriter keeps the first write error so that printing code stays linear.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode"
 )
 
 // EnvConfig is an environment's own configuration, the environment lane:
@@ -37,7 +38,7 @@ type ConfigFile struct {
 	// Mode is octal, default 0644.
 	Mode string `yaml:"mode,omitempty"`
 
-	tmpl *template.Template
+	tmpl *template.Template // parsed by Load, with the bounds of render.go
 }
 
 // RenderedFile is a managed file as one server gets it.
@@ -61,8 +62,9 @@ func parseMode(s string, def uint32) (uint32, bool) {
 	return uint32(n), true
 }
 
-func validateConfig(e *Environment, errs *errorList) {
+func validateConfig(e *Environment, lim renderLimits, errs *errorList) {
 	c := e.Config
+	e.render = lim
 	seen := map[string]bool{}
 	checkPath := func(field, p string) {
 		switch {
@@ -70,6 +72,9 @@ func validateConfig(e *Environment, errs *errorList) {
 			errs.add(e.PosOf(field), "%s is required", field)
 		case !path.IsAbs(p) || path.Clean(p) != p || p == "/" || strings.Contains(p, "/.."):
 			errs.add(e.PosOf(field), "%s %q must be a clean absolute path", field, p)
+		case strings.IndexFunc(p, unicode.IsSpace) >= 0 || hasControl(p):
+			// Paths are passed to onChange space-separated.
+			errs.add(e.PosOf(field), "%s %q: no whitespace or control characters in a managed file's path", field, p)
 		case seen[p]:
 			errs.add(e.PosOf(field), "%s %q is managed twice", field, p)
 		}
@@ -82,7 +87,7 @@ func validateConfig(e *Environment, errs *errorList) {
 			errs.add(e.PosOf(field), "%s: set exactly one of content and template", field)
 		}
 		if f.Template != "" {
-			t, err := template.New(f.Path).Option("missingkey=error").Parse(f.Template)
+			t, err := parseTemplate(f.Path, f.Template)
 			if err != nil {
 				errs.add(e.PosOf(field+".template"), "%s.template: %v", field, err)
 			} else {
@@ -108,41 +113,66 @@ func validateConfig(e *Environment, errs *errorList) {
 		}
 		if strings.ContainsAny(v, "\n\x00") {
 			errs.add(e.PosOf("config.vars."+k), "config.vars.%s: a value cannot hold a newline", k)
+		} else if hasControl(strings.ReplaceAll(v, "\t", "")) {
+			errs.add(e.PosOf("config.vars."+k), "config.vars.%s: a value cannot hold control characters other than tab", k)
 		}
 	}
-	// Every template must render for every server now, not at deploy time.
+	// Every template must render for every server now, not at deploy
+	// time, and all of them within one renderTimeout.
+	b, cancel := newBudget(lim)
+	defer cancel()
 	for i := range e.Servers {
-		if _, err := e.RenderConfig(&e.Servers[i]); err != nil {
-			errs.add(e.PosOf("config"), "config for server %q: %v", e.Servers[i].Name, err)
+		if field, err := e.renderWith(&e.Servers[i], b); err != nil {
+			errs.add(e.PosOf(field), "%s for server %q: %s", field, e.Servers[i].Name, renderProblem(err, lim))
 			break
 		}
 	}
 }
 
 // RenderConfig returns the managed files of the environment as the server
-// gets them, sorted by path.
+// gets them, sorted by path. Templates render within the limits Load was
+// given (limits.maxRenderedBytes per file, limits.renderTimeout).
 func (e *Environment) RenderConfig(srv *Server) ([]RenderedFile, error) {
-	c := e.Config
-	if c == nil {
+	if e.Config == nil {
 		return nil, nil
 	}
+	b, cancel := newBudget(e.render)
+	defer cancel()
+	var out []RenderedFile
+	field, err := e.renderInto(srv, b, &out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", field, renderProblem(err, e.render))
+	}
+	return out, nil
+}
+
+// renderWith renders the server's files within b, for validation; the
+// error names the field that failed.
+func (e *Environment) renderWith(srv *Server, b *budget) (field string, err error) {
+	var out []RenderedFile
+	return e.renderInto(srv, b, &out)
+}
+
+func (e *Environment) renderInto(srv *Server, b *budget, dst *[]RenderedFile) (field string, err error) {
+	c := e.Config
 	data := map[string]any{
 		"Environment": e.Name,
 		"Server":      map[string]any{"Name": srv.Name, "Host": srv.Host, "Groups": srv.Groups},
 		"Vars":        c.Vars,
 	}
 	var out []RenderedFile
-	for _, f := range c.Files {
+	for i, f := range c.Files {
 		content := []byte(f.Content)
 		if f.Template != "" {
+			field := "config.files." + strconv.Itoa(i) + ".template"
 			if f.tmpl == nil {
-				return nil, fmt.Errorf("%s: template not parsed", f.Path)
+				return field, fmt.Errorf("%s: template not parsed", f.Path)
 			}
-			var b bytes.Buffer
-			if err := f.tmpl.Execute(&b, data); err != nil {
-				return nil, fmt.Errorf("%s: %v", f.Path, err)
+			rendered, err := b.execute(f.tmpl, data)
+			if err != nil {
+				return field, err
 			}
-			content = b.Bytes()
+			content = rendered
 		}
 		mode, _ := parseMode(f.Mode, 0o644)
 		out = append(out, rendered(f.Path, content, mode))
@@ -161,7 +191,8 @@ func (e *Environment) RenderConfig(srv *Server) ([]RenderedFile, error) {
 		out = append(out, rendered(c.EnvFile, b.Bytes(), mode))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	*dst = out
+	return "", nil
 }
 
 func rendered(p string, data []byte, mode uint32) RenderedFile {
@@ -173,6 +204,11 @@ func rendered(p string, data []byte, mode uint32) RenderedFile {
 // the environment lane writes nowhere else.
 func CheckRoots(d *Desired, roots []string) error {
 	var errs errorList
+	checkRoots(d, roots, &errs)
+	return errs.err()
+}
+
+func checkRoots(d *Desired, roots []string, errs *errorList) {
 	inside := func(p string) bool {
 		for _, r := range roots {
 			if p == r || strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/") {
@@ -195,5 +231,4 @@ func CheckRoots(d *Desired, roots []string) error {
 			errs.add(e.PosOf("config.envFile"), "config.envFile %q is outside the roots of environmentFiles in gitfleet.yaml (%s)", c, strings.Join(roots, ", "))
 		}
 	}
-	return errs.err()
 }

@@ -1,13 +1,10 @@
 package spec
 
 import (
-	"path"
 	"sort"
 	"strings"
 
-	"github.com/gitfleet/gitfleet/internal/strictyaml"
 	"github.com/gitfleet/gitfleet/tree"
-	"go.yaml.in/yaml/v3"
 )
 
 // File is one file of the desired-state repository.
@@ -39,75 +36,27 @@ func FilesOf(t *tree.Tree) []File {
 	return files
 }
 
-// Load decodes and validates the desired state. YAML files inside an App's
-// artifact directory belong to the artifact and are not read as desired
-// state. The error, if any, is an Errors listing every problem.
-func Load(files []File) (*Desired, error) {
-	var errs errorList
-	var docs []document
-	for _, f := range files {
-		docs = append(docs, parseFile(f, &errs)...)
-	}
-	// Artifact directories hold the app's own files, YAML included.
-	artifactDirs := map[string]bool{}
-	for _, d := range docs {
-		if d.kind != KindApp {
-			continue
-		}
-		if a := strictyaml.MapValue(d.node, "artifact"); a != nil && a.Kind == yaml.MappingNode && strictyaml.MapValue(a, "git") == nil {
-			if p := strictyaml.MapValue(a, "path"); p != nil && p.Value != "" {
-				artifactDirs[path.Clean(p.Value)] = true
-			}
-		}
-	}
-	inArtifact := func(file string) bool {
-		for dir := path.Dir(file); dir != "." && dir != "/"; dir = path.Dir(dir) {
-			if artifactDirs[dir] {
-				return true
-			}
-		}
-		return false
-	}
-	kept := errs.errs[:0]
-	for _, e := range errs.errs {
-		if !inArtifact(e.Pos.File) {
-			kept = append(kept, e)
-		}
-	}
-	errs.errs = kept
+// Load decodes and validates the desired state with the default Options.
+func Load(files []File) (*Desired, error) { return Options{}.Load(files) }
 
-	d := &Desired{envs: map[string]*Environment{}, apps: map[string]*App{}}
-	for _, doc := range docs {
-		if inArtifact(doc.file) {
-			continue
-		}
-		pos := Pos{doc.file, doc.node.Line}
-		switch doc.kind {
-		case KindEnvironment:
-			e := &Environment{}
-			if lines, ok := decodeStrict(doc, e, &errs); ok {
-				e.src = source{pos, lines}
-				d.Environments = append(d.Environments, e)
-			}
-		case KindApp:
-			a := &App{}
-			if lines, ok := decodeStrict(doc, a, &errs); ok {
-				a.src = source{pos, lines}
-				d.Apps = append(d.Apps, a)
-			}
-		case KindRelease:
-			r := &Release{}
-			if lines, ok := decodeStrict(doc, r, &errs); ok {
-				r.src = source{pos, lines}
-				d.Releases = append(d.Releases, r)
-			}
-		case "":
-			errs.add(pos, "document has no kind (want %s, %s or %s)", KindEnvironment, KindApp, KindRelease)
-		default:
-			errs.add(Pos{doc.file, strictyaml.MapValue(doc.node, "kind").Line}, "unknown kind %q (want %s, %s or %s)", doc.kind, KindEnvironment, KindApp, KindRelease)
-		}
+// Load decodes and validates the desired state. YAML files inside an
+// App's artifact directory belong to the artifact and are not desired
+// state. The error, if any, is an Errors listing every problem (at most
+// MaxErrorsPerFile of a file, MaxErrors in all).
+func (o Options) Load(files []File) (*Desired, error) {
+	o = o.withDefaults()
+	var errs errorList
+	l := &loader{opts: o, errs: &errs, artifactDirs: map[string]bool{},
+		d: &Desired{envs: map[string]*Environment{}, apps: map[string]*App{}}}
+	for _, f := range files {
+		l.file(f)
 	}
-	validate(d, &errs)
+	l.dropArtifacts()
+	d := l.d
+	validate(d, o, &errs)
+	if len(d.Environments) == 0 && errs.count() == 0 && !o.AllowEmpty {
+		errs.add(Pos{}, "the desired state has no Environment: every server would be left unmanaged; set allowEmpty: true in gitfleet.yaml if that is what you want")
+	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -121,4 +70,25 @@ func Load(files []File) (*Desired, error) {
 		return a.App < b.App
 	})
 	return d, nil
+}
+
+// checkDatabases reports every Release whose database.target is not a
+// database of the configuration.
+func checkDatabases(d *Desired, names []string, errs *errorList) {
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
+	list := append([]string(nil), names...)
+	sort.Strings(list)
+	for _, r := range d.Releases {
+		if r.Database == nil || known[r.Database.Target] {
+			continue
+		}
+		have := "none"
+		if len(list) > 0 {
+			have = strings.Join(list, ", ")
+		}
+		errs.add(r.PosOf("database.target"), "database.target %q is not a database of gitfleet.yaml (databases: %s)", r.Database.Target, have)
+	}
 }

@@ -37,7 +37,8 @@ type Environment struct {
 	// (reported only).
 	OnDrift string `yaml:"onDrift,omitempty"`
 
-	src source
+	src    source
+	render renderLimits // bounds of RenderConfig, from Load's Options
 }
 
 // SSHDefaults are the SSH user and port of an environment's servers, where

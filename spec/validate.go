@@ -35,10 +35,11 @@ var (
 	versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
 )
 
-func validate(d *Desired, errs *errorList) {
+func validate(d *Desired, o Options, errs *errorList) {
 	servers := map[string]Pos{}
+	lim := renderLimits{maxBytes: o.MaxRenderedBytes, timeout: o.RenderTimeout}
 	for _, e := range d.Environments {
-		validateEnvironment(e, servers, errs)
+		validateEnvironment(e, servers, lim, errs)
 		if prev, dup := d.envs[e.Name]; dup {
 			errs.add(e.PosOf("name"), "duplicate Environment %q (first defined at %s)", e.Name, prev.Pos())
 			continue
@@ -63,10 +64,18 @@ func validate(d *Desired, errs *errorList) {
 		}
 		releases[r.Key()] = r
 	}
+	checkMachines(d, o, errs)
+	if o.Roots != nil {
+		checkRoots(d, o.Roots, errs)
+	}
+	if o.Databases != nil {
+		checkDatabases(d, o.Databases, errs)
+	}
 }
 
-func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList) {
+func validateEnvironment(e *Environment, servers map[string]Pos, lim renderLimits, errs *errorList) {
 	checkName(e.PosOf("name"), "environment name", e.Name, errs)
+	checkUser(e.PosOf("ssh.user"), "ssh.user", e.SSH.User, errs)
 	if e.SSH.Port < 0 || e.SSH.Port > 65535 {
 		errs.add(e.PosOf("ssh.port"), "ssh.port %d out of range 1..65535", e.SSH.Port)
 	}
@@ -87,8 +96,9 @@ func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList
 				servers[s.Name] = e.PosOf(field + ".name")
 			}
 		}
-		if host, port, ok := splitAddress(s.Address); !ok {
-			errs.add(e.PosOf(field+".address"), "invalid address %q for server %q: want host or host:port", s.Address, s.Name)
+		checkUser(e.PosOf(field+".user"), "user", s.User, errs)
+		if host, port, ok := splitAddress(s.Address); !ok || (host != "" && !validHost(host)) {
+			errs.add(e.PosOf(field+".address"), "invalid address %q for server %q: want host or host:port, the host an IP address or a DNS name", s.Address, s.Name)
 		} else {
 			srv := &e.Servers[i]
 			srv.Host, srv.Port = host, port
@@ -105,15 +115,15 @@ func validateEnvironment(e *Environment, servers map[string]Pos, errs *errorList
 		for j, g := range s.Groups {
 			checkName(e.PosOf(field+".groups."+strconv.Itoa(j)), "group name", g, errs)
 		}
-		if s.LBName != "" && strings.ContainsAny(s.LBName, " \t\n/") {
-			errs.add(e.PosOf(field+".lbName"), "invalid lbName %q for server %q: no spaces or '/'", s.LBName, s.Name)
+		if s.LBName != "" && !haproxyNameRE.MatchString(s.LBName) {
+			errs.add(e.PosOf(field+".lbName"), "invalid lbName %q for server %q: use letters, digits, '.', '_', ':' and '-'", s.LBName, s.Name)
 		}
 	}
 	if lb := e.LoadBalancer; lb != nil {
 		validateLB(e, lb, errs)
 	}
 	if e.Config != nil {
-		validateConfig(e, errs)
+		validateConfig(e, lim, errs)
 	}
 	switch e.OnDrift {
 	case "":
@@ -144,11 +154,13 @@ func validateLB(e *Environment, lb *LoadBalancer, errs *errorList) {
 	case LBHAProxy:
 		if lb.Address == "" {
 			errs.add(e.PosOf(f), "loadBalancer.address is required for haproxy: its runtime API socket (a path) or host:port")
+		} else {
+			checkLBAddress(e.PosOf(f+".address"), lb.Address, errs)
 		}
 		if lb.Backend == "" {
 			errs.add(e.PosOf(f), "loadBalancer.backend is required for haproxy")
-		} else if strings.ContainsAny(lb.Backend, " \t\n/") {
-			errs.add(e.PosOf(f+".backend"), "invalid loadBalancer.backend %q", lb.Backend)
+		} else if !haproxyNameRE.MatchString(lb.Backend) {
+			errs.add(e.PosOf(f+".backend"), "invalid loadBalancer.backend %q: use letters, digits, '.', '_', ':' and '-'", lb.Backend)
 		}
 		for _, k := range []string{"drain", "ready", "maint", "state"} {
 			if e.src.lines[f+"."+k] != 0 {
@@ -199,6 +211,8 @@ func validateApp(a *App, deployTos map[string]*App, errs *errorList) {
 		errs.add(a.PosOf("deployTo"), "app %q has no deployTo", a.Name)
 	case !path.IsAbs(dt) || path.Clean(dt) != dt || dt == "/":
 		errs.add(a.PosOf("deployTo"), "deployTo %q must be a clean absolute path other than /", dt)
+	case hasControl(dt):
+		errs.add(a.PosOf("deployTo"), "deployTo %q must not hold control characters", dt)
 	default:
 		for other, o := range deployTos {
 			if other == dt || strings.HasPrefix(dt, other+"/") || strings.HasPrefix(other, dt+"/") {

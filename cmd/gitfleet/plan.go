@@ -57,6 +57,11 @@ func newPlanCmd() *cobra.Command {
 			if err := reconcile.AnnotateFromFile(p, filepath.Join(c.StateDir, failuresFile)); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 			}
+			// The daemon's record of the servers it manages says which
+			// ones this desired state leaves.
+			if err := reconcile.NoteUnmanaged(p, d, filepath.Join(c.StateDir, managedFile)); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				enc := json.NewEncoder(out)
@@ -67,7 +72,7 @@ func newPlanCmd() *cobra.Command {
 			} else if err := p.WriteText(out); err != nil {
 				return &exitError{1, err}
 			}
-			if len(p.Changes) > 0 {
+			if len(p.Changes) > 0 || p.Unmanages() > 0 {
 				return &exitError{code: 2}
 			}
 			return nil
@@ -105,12 +110,37 @@ func loadDesired(ctx context.Context, cfgFile string) (c *config.Config, x *exec
 	if err != nil {
 		return nil, nil, nil, cleanup, err
 	}
-	d, err = reconcile.Resolve(ctx, snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true))
-	if err == nil {
-		err = spec.CheckRoots(d.Spec, c.EnvironmentFiles.Roots)
-	}
+	d, err = reconcile.ResolveWith(ctx, snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true), specOptions(c))
 	if err != nil {
 		return nil, nil, nil, cleanup, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)
 	}
 	return c, x, d, cleanup, nil
+}
+
+// managedFile, in the state directory, is the daemon's record of the
+// servers of the desired state in force (see reconcile.Managed).
+const managedFile = "managed.json"
+
+// specOptions are the limits and checks of gitfleet.yaml that loading a
+// desired state applies: the same for run, plan and validate --config.
+func specOptions(c *config.Config) spec.Options {
+	o := spec.Options{
+		MaxFileBytes:     c.Limits.MaxFileBytes,
+		MaxRenderedBytes: c.Limits.MaxRenderedBytes,
+		RenderTimeout:    c.Limits.RenderTimeout,
+		AllowEmpty:       c.AllowEmpty,
+		Roots:            c.EnvironmentFiles.Roots,
+		Databases:        []string{},
+		LocalTransport:   c.Transport.Type == "local",
+	}
+	if o.Roots == nil {
+		o.Roots = []string{}
+	}
+	for name := range c.Databases {
+		o.Databases = append(o.Databases, name)
+	}
+	if c.Transport.SSH != nil {
+		o.SSHPort = c.Transport.SSH.Port
+	}
+	return o
 }

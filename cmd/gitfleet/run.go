@@ -150,6 +150,8 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	ctl := &reconcile.Controller{
 		Failures:        failures,
 		ConfigRoots:     c.EnvironmentFiles.Roots,
+		Spec:            specOptions(c),
+		ManagedFile:     filepath.Join(c.StateDir, managedFile),
 		DBs:             dbs,
 		History:         history,
 		Notifier:        notes,

@@ -11,7 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -58,17 +60,37 @@ func Problems(err error) []Problem {
 		if te == nil && parserErrors[msg] {
 			line++
 		}
-		out = append(out, Problem{line, msg})
+		out = append(out, Problem{line, Clip(msg, maxMessage)})
 	}
 	return out
 }
 
+// maxMessage bounds a problem's message: yaml.v3 quotes keys in some.
+const maxMessage = 1000
+
+// Clip cuts s to at most n bytes (at a character boundary) and says how
+// long it was, so that an error can quote a value of any size.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+}
+
 // Decode decodes node into out (a pointer to a struct), reporting unknown
-// fields and type errors. Lines maps every field seen, by dotted path
-// ("servers.0.name"), to its line.
+// fields and type errors. Lines maps fields seen, by dotted path
+// ("servers.0.name"), to their lines: every field of the first two levels
+// ("loadBalancer.drain"), so that lines also says which of them are set,
+// and deeper ones where their line differs from their parent's; Line
+// finds the line of any field.
 func Decode(node *yaml.Node, out any) (lines map[string]int, problems []Problem) {
 	lines = map[string]int{}
-	checkFields(node, reflect.TypeOf(out).Elem(), "", lines, &problems)
+	w := &walker{lines: lines, problems: &problems}
+	w.checkFields(node, reflect.TypeOf(out).Elem(), "", 0, node.Line)
 	if err := node.Decode(out); err != nil {
 		problems = append(problems, Problems(err)...)
 	}
@@ -103,9 +125,40 @@ func KindName(n *yaml.Node) string {
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
+// Line is the line of field in lines as Decode filled it: its own, or its
+// nearest parent's; 0 when neither was seen.
+func Line(lines map[string]int, field string) int {
+	for f := field; f != ""; {
+		if l, ok := lines[f]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(f, '.')
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	return 0
+}
+
+// walker records lines and problems while checkFields walks a document.
+type walker struct {
+	lines    map[string]int
+	problems *[]Problem
+}
+
+// note records the line of path at depth (0 for top-level fields) unless
+// its parent's line says the same.
+func (w *walker) note(path string, depth, line, parentLine int) {
+	if depth < 2 || line != parentLine {
+		w.lines[path] = line
+	}
+}
+
 // checkFields walks n alongside the Go type t and reports mapping keys that t
 // does not have. Type mismatches are left to the decoder, which reports them.
-func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int, problems *[]Problem) {
+func (w *walker) checkFields(n *yaml.Node, t reflect.Type, path string, depth, line int) {
+	problems := w.problems
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -121,17 +174,17 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			lines[p] = k.Line
+			w.note(p, depth, k.Line, line)
 			f, ok := fields[k.Value]
 			if !ok {
 				where := ""
 				if path != "" {
-					where = " in " + path
+					where = " in " + Clip(path, 200)
 				}
-				*problems = append(*problems, Problem{k.Line, fmt.Sprintf("unknown field %q%s (known: %s)", k.Value, where, strings.Join(known(fields), ", "))})
+				*problems = append(*problems, Problem{k.Line, fmt.Sprintf("unknown field %q%s (known: %s)", Clip(k.Value, 100), where, strings.Join(known(fields), ", "))})
 				continue
 			}
-			checkFields(v, f, p, lines, problems)
+			w.checkFields(v, f, p, depth+1, k.Line)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -139,8 +192,8 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int
 		}
 		for i, item := range n.Content {
 			p := join(path, strconv.Itoa(i))
-			lines[p] = item.Line
-			checkFields(item, t.Elem(), p, lines, problems)
+			w.note(p, depth, item.Line, line)
+			w.checkFields(item, t.Elem(), p, depth+1, item.Line)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -148,8 +201,8 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			p := join(path, n.Content[i].Value)
-			lines[p] = n.Content[i].Line
-			checkFields(n.Content[i+1], t.Elem(), p, lines, problems)
+			w.note(p, depth, n.Content[i].Line, line)
+			w.checkFields(n.Content[i+1], t.Elem(), p, depth+1, n.Content[i].Line)
 		}
 	}
 }
@@ -161,8 +214,15 @@ func join(a, b string) string {
 	return a + "." + b
 }
 
+// fieldCache holds structFields' answer for every type seen: a
+// reflect.Type's fields never change.
+var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
+
 // structFields maps a struct's YAML keys to their types.
 func structFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -178,6 +238,7 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 		}
 		out[name] = f.Type
 	}
+	fieldCache.Store(t, out)
 	return out
 }
 
