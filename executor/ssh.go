@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,7 +30,7 @@ const inspectScript = `for d in "$@"; do
   if [ -L "$d/current" ]; then printf '@current %s\n' "$(readlink "$d/current")"
   elif [ -e "$d/current" ]; then echo '@current-notlink'; fi
   if [ -d "$d/releases" ]; then
-    for r in "$d"/releases/*/; do [ -d "$r" ] || continue; r=${r%/}; printf '@staged %s\n' "${r##*/}"; done
+    for r in "$d"/releases/*/; do [ -d "$r" ] || continue; r=${r%/}; [ -L "$r" ] && continue; printf '@staged %s\n' "${r##*/}"; done
   fi
   if [ -f "$d/.gitfleet/state.json" ]; then echo '@state'; cat "$d/.gitfleet/state.json"; echo; echo '@end'; fi
 done`
@@ -129,26 +130,36 @@ func (s *SSH) base(ctx context.Context, srv *spec.Server, deployTo string) (stri
 // copy of the base release (if any) from which every path that is gone or
 // changed is removed, so that no write can go through a link into the base;
 // then the tar stream of stdin (new and changed entries) extracted over it;
-// then renamed.
-const stageScript = `set -e
-d=$1 id=$2 base=$3 rnd=$4 rodirs=$5; shift 5
-mkdir -p "$d/releases" "$d/.gitfleet/manifests"
-cd "$d"
-if [ -d "releases/$id" ]; then cat >/dev/null; exit 0; fi
+// then renamed. Every step stays inside deployTo (confineSh), and the copy
+// must hold exactly the symbolic links of the base's manifest ($6 is the
+// digest of their "path<TAB>target" lines, sorted): a directory of the base
+// swapped for a link since would take the removals and the extraction out
+// of the release. Exit status 3: the base cannot be used, choose again.
+const stageScript = confineSh + `set -e
+d=$1 id=$2 base=$3 rnd=$4 rodirs=$5 links=$6; shift 6
+gf_root "$d" make
+gf_cd .gitfleet/manifests make
+M=$PWD
+gf_home
+gf_cd releases make
+if [ -L "$id" ]; then echo "$d/releases/$id is a symbolic link, not a release directory" >&2; exit 1; fi
+if [ -d "$id" ]; then cat >/dev/null; exit 0; fi
 # A base that is gone (pruned since it was chosen) would leave the
 # release incomplete: the caller chooses again.
-if [ -n "$base" ] && [ ! -d "releases/$base" ]; then exit 3; fi
-tmp="releases/.tmp-$id-$rnd"
+if [ -n "$base" ] && { [ -L "$base" ] || [ ! -d "$base" ]; }; then exit 3; fi
+tmp=".tmp-$id-$rnd"
 trap 'if [ -e "$tmp" ]; then find "$tmp" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$tmp"; fi' EXIT
 mkdir "$tmp"
 if [ -n "$base" ]; then
-  cp -al "releases/$base" "$tmp/release"
+  cp -al "$base" "$tmp/release"
+  have=$(cd "$tmp/release" && LC_ALL=C find . -type l \( -path '*[[:cntrl:]]*' -o -lname '*[[:cntrl:]]*' \) -printf '!\n' -o -type l -printf '%P\t%l\n' | LC_ALL=C sort | sha256sum)
+  if [ "${have%% *}" != "$links" ]; then exit 3; fi
   if [ "$rodirs" = yes ]; then find "$tmp/release" -type d ! -perm -u+w -exec chmod u+w {} +; fi
   if [ $# -gt 0 ]; then (cd "$tmp/release" && rm -rf -- "$@"); fi
 fi
 tar -x -p --no-same-owner -C "$tmp" -f -
-mv -f "$tmp/manifest.json" ".gitfleet/manifests/$id.json"
-mv -T "$tmp/release" "releases/$id"
+mv -Tf "$tmp/manifest.json" "$M/$id.json"
+mv -T "$tmp/release" "$id"
 rmdir "$tmp"`
 
 // maxRemoveArgs bounds the paths removed by argument; a longer list sends
@@ -186,7 +197,7 @@ func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, 
 }
 
 // errBaseGone is the stage script's exit status 3: the base release is no
-// longer on the server.
+// longer on the server, or its copy holds links its manifest does not.
 var errBaseGone = errors.New("base release gone")
 
 func (s *SSH) stageFrom(ctx context.Context, srv *spec.Server, deployTo, id string, t *tree.Tree, baseID string, baseManifest *Manifest) error {
@@ -224,7 +235,11 @@ func (s *SSH) stageFrom(ctx context.Context, srv *spec.Server, deployTo, id stri
 			}
 		}
 	}
-	args := append([]string{deployTo, id, baseID, randomSuffix(), rodirs}, d.remove...)
+	links := ""
+	if baseManifest != nil {
+		links = baseManifest.linksDigest()
+	}
+	args := append([]string{deployTo, id, baseID, randomSuffix(), rodirs, links}, d.remove...)
 	_, err := s.script(ctx, srv, stageScript, counted, args...)
 	pr.CloseWithError(io.ErrClosedPipe)
 	s.sent.Add(counted.n.Load())
@@ -232,7 +247,7 @@ func (s *SSH) stageFrom(ctx context.Context, srv *spec.Server, deployTo, id stri
 	if errors.As(err, &ee) && ee.Code == 3 {
 		return errBaseGone
 	}
-	return err
+	return refusal(err, path.Join(deployTo, "releases", id), deployTo)
 }
 
 // Sent is how many bytes of release content (the tar streams) Stage has
@@ -289,33 +304,43 @@ func writeTar(w io.Writer, entries []*tree.Entry, manifest []byte) error {
 	return bw.Flush()
 }
 
-const switchScript = `set -e
-cd "$1"
+// switchScript points current at releases/$2 (or removes it when $2 is
+// empty) inside the root $1: the release is entered to touch it, and the
+// new link is made in the root and renamed over current.
+const switchScript = confineSh + `set -e
+if ! gf_root "$1"; then
+  if [ -z "$2" ]; then exit 0; fi
+  echo "release $2 is not staged" >&2; exit 1
+fi
 if [ -z "$2" ]; then rm -f current; exit 0; fi
-if [ ! -d "releases/$2" ]; then echo "release $2 is not staged" >&2; exit 1; fi
-touch -c "releases/$2"
+if ! gf_cd "releases/$2"; then echo "release $2 is not staged" >&2; exit 1; fi
+touch -c .
+gf_home
 ln -sfn "releases/$2" ".tmp-current-$3"
 mv -Tf ".tmp-current-$3" current`
 
 // Switch replaces current with a new link by rename, or removes it.
 func (s *SSH) Switch(ctx context.Context, srv *spec.Server, deployTo, id string) error {
 	_, err := s.script(ctx, srv, switchScript, nil, deployTo, id, randomSuffix())
-	return err
+	return refusal(err, path.Join(deployTo, "current"), deployTo)
 }
 
-const markerScript = `set -e
-mkdir -p "$1/.gitfleet"
-cat > "$1/.gitfleet/.tmp-state.json-$2"
-mv -f "$1/.gitfleet/.tmp-state.json-$2" "$1/.gitfleet/state.json"`
+const markerScript = confineSh + `set -e
+gf_root "$1" make
+gf_cd .gitfleet make
+set -C
+cat > ".tmp-state.json-$2"
+mv -Tf ".tmp-state.json-$2" state.json`
 
-// WriteMarker writes state.json through a temporary file and rename.
+// WriteMarker writes state.json through a temporary file and rename,
+// inside deployTo.
 func (s *SSH) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *Marker) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
 	_, err = s.script(ctx, srv, markerScript, bytes.NewReader(append(data, '\n')), deployTo, randomSuffix())
-	return err
+	return refusal(err, path.Join(deployTo, ".gitfleet", "state.json"), deployTo)
 }
 
 // Run runs command with sh in dir on the server, its environment
@@ -341,28 +366,37 @@ func (s *SSH) Run(ctx context.Context, srv *spec.Server, dir string, env []strin
 	return out.Bytes(), err
 }
 
-const pruneScript = `d=$1 room=$2; shift 2
-cd "$d" 2>/dev/null || exit 0
-rm -f .tmp-current-* .gitfleet/.tmp-* 2>/dev/null
-cd releases 2>/dev/null || exit 0
+// pruneScript removes, inside the root $1, leftovers of interrupted steps,
+// the releases beyond the $2 most recently used ones not in the rest of
+// the arguments, and manifests without a release.
+const pruneScript = confineSh + `d=$1 room=$2; shift 2
+gf_root "$d" || exit 0
+rm -f .tmp-current-* 2>/dev/null
+if gf_cd .gitfleet; then rm -f .tmp-* 2>/dev/null; fi
+gf_home
+gf_cd releases || exit 0
 for t in .tmp-*; do
   [ -e "$t" ] || continue
-  find "$t" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$t"
+  find "./$t" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf -- "$t"
 done
 n=0
+set -f
 for r in $(ls -1t); do
   keep=no
   for k in "$@"; do [ "$r" = "$k" ] && keep=yes; done
   [ $keep = yes ] && continue
   n=$((n+1))
   if [ $n -gt "$room" ]; then
-    find "$r" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$r" "../.gitfleet/manifests/$r.json"
+    find "./$r" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf -- "$r"
   fi
 done
-for m in ../.gitfleet/manifests/*.json; do
+set +f
+gf_home
+gf_cd .gitfleet/manifests || exit 0
+for m in *.json; do
   [ -e "$m" ] || continue
-  r=${m##*/}; r=${r%.json}
-  [ -d "$r" ] || rm -f "$m"
+  r=${m%.json}
+  [ -d "$gf_R/releases/$r" ] || rm -f -- "$m"
 done`
 
 // Prune removes releases beyond max, least recently used first, never one
@@ -373,5 +407,5 @@ func (s *SSH) Prune(ctx context.Context, srv *spec.Server, deployTo string, keep
 		room = 0
 	}
 	_, err := s.script(ctx, srv, pruneScript, nil, append([]string{deployTo, strconv.Itoa(room)}, keep...)...)
-	return err
+	return refusal(err, path.Join(deployTo, "releases"), deployTo)
 }
