@@ -138,17 +138,15 @@ func (s *SSH) base(ctx context.Context, srv *spec.Server, deployTo string) (stri
 const stageScript = confineSh + `set -e
 d=$1 id=$2 base=$3 rnd=$4 rodirs=$5 links=$6; shift 6
 gf_root "$d" make
-gf_cd .gitfleet/manifests make
-M=$PWD
-gf_home
 gf_cd releases make
+R=$PWD
 if [ -L "$id" ]; then echo "$d/releases/$id is a symbolic link, not a release directory" >&2; exit 1; fi
 if [ -d "$id" ]; then cat >/dev/null; exit 0; fi
 # A base that is gone (pruned since it was chosen) would leave the
 # release incomplete: the caller chooses again.
 if [ -n "$base" ] && { [ -L "$base" ] || [ ! -d "$base" ]; }; then exit 3; fi
 tmp=".tmp-$id-$rnd"
-trap 'if [ -e "$tmp" ]; then find "$tmp" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$tmp"; fi' EXIT
+trap 'if cd -P -- "$R" 2>/dev/null && [ "$PWD" = "$R" ] && [ -e "$tmp" ]; then find "./$tmp" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf -- "$tmp"; fi' EXIT
 mkdir "$tmp"
 if [ -n "$base" ]; then
   cp -al "$base" "$tmp/release"
@@ -158,9 +156,18 @@ if [ -n "$base" ]; then
   if [ $# -gt 0 ]; then (cd "$tmp/release" && rm -rf -- "$@"); fi
 fi
 tar -x -p --no-same-owner -C "$tmp" -f -
-mv -Tf "$tmp/manifest.json" "$M/$id.json"
-mv -T "$tmp/release" "$id"
-rmdir "$tmp"`
+# The manifest is copied from inside .gitfleet/manifests, entered (and
+# so checked) just now, not through a path checked before the transfer.
+exec 3< "$tmp/manifest.json"
+gf_home
+gf_cd .gitfleet/manifests make
+set -C
+cat <&3 > ".tmp-$id.json-$rnd"
+exec 3<&-
+mv -Tf ".tmp-$id.json-$rnd" "$id.json"
+gf_home
+gf_cd releases
+mv -T "$tmp/release" "$id"`
 
 // maxRemoveArgs bounds the paths removed by argument; a longer list sends
 // the release whole instead.
@@ -373,6 +380,8 @@ const pruneScript = confineSh + `d=$1 room=$2; shift 2
 gf_root "$d" || exit 0
 rm -f .tmp-current-* 2>/dev/null
 if gf_cd .gitfleet; then rm -f .tmp-* 2>/dev/null; fi
+gf_home
+if gf_cd .gitfleet/manifests; then rm -f .tmp-* 2>/dev/null; fi
 gf_home
 gf_cd releases || exit 0
 for t in .tmp-*; do
