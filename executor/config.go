@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -27,11 +26,20 @@ type FileState struct {
 	Mode   uint32 `json:"mode,omitempty"`
 }
 
-// ConfigTransport is what the environment lane needs of a transport: read
-// the digests of managed files, and write one atomically.
+// ConfigTransport is what the environment lane (and the healing of a
+// release's files) needs of a transport: read the digests of files, write
+// one atomically, remove some. A write or removal of p stays inside root
+// (docs/security.md): root itself must not be a symbolic link, and a link on
+// the way below it is followed only while it resolves inside; otherwise it
+// is refused with a *RootError and nothing is written.
 type ConfigTransport interface {
 	ReadFiles(ctx context.Context, srv *spec.Server, paths []string) (map[string]FileState, error)
-	WriteFile(ctx context.Context, srv *spec.Server, p string, data []byte, mode uint32) error
+	// WriteFile replaces p, below root, atomically; missing directories
+	// between root and p are made, and so is root.
+	WriteFile(ctx context.Context, srv *spec.Server, root, p string, data []byte, mode uint32) error
+	// RemoveFiles removes the files paths, below root; missing ones are
+	// no error.
+	RemoveFiles(ctx context.Context, srv *spec.Server, root string, paths []string) error
 }
 
 // ReadFiles reads the managed files of a local server.
@@ -69,20 +77,57 @@ func (l *Local) ReadFiles(ctx context.Context, srv *spec.Server, paths []string)
 	return out, nil
 }
 
-// WriteFile replaces a managed file of a local server atomically.
-func (l *Local) WriteFile(ctx context.Context, srv *spec.Server, p string, data []byte, mode uint32) error {
+// WriteFile replaces a file of a local server atomically, inside root.
+func (l *Local) WriteFile(ctx context.Context, srv *spec.Server, root, p string, data []byte, mode uint32) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	full := l.Path(srv, p)
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+	rel, err := relTo(root, p)
+	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(full, data, fs.FileMode(mode)); err != nil {
+	r, err := l.openRoot(srv, root, p, true)
+	if err != nil {
 		return err
 	}
-	// The umask may have taken bits away.
-	return os.Chmod(full, fs.FileMode(mode))
+	defer r.Close()
+	if dir := path.Dir(rel); dir != "." {
+		if err := r.MkdirAll(dir, 0o755); err != nil {
+			return r.check(err, rel)
+		}
+	}
+	return r.writeAtomic(rel, data, fs.FileMode(mode))
+}
+
+// RemoveFiles removes files of a local server, inside root. Every path is
+// checked before the first is removed.
+func (l *Local) RemoveFiles(ctx context.Context, srv *spec.Server, root string, paths []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, err := l.openRoot(srv, root, root, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	rels := make([]string, len(paths))
+	for i, p := range paths {
+		if rels[i], err = relTo(root, p); err != nil {
+			return err
+		}
+		if _, err := r.Lstat(rels[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return r.check(err, rels[i])
+		}
+	}
+	for _, rel := range rels {
+		if err := r.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return r.check(err, rel)
+		}
+	}
+	return nil
 }
 
 const readFilesScript = `for p in "$@"; do
@@ -118,21 +163,70 @@ func (s *SSH) ReadFiles(ctx context.Context, srv *spec.Server, paths []string) (
 	return res, sc.Err()
 }
 
-const writeFileScript = `set -e
-p=$1 mode=$2 rnd=$3
-d=$(dirname "$p")
-mkdir -p "$d"
-tmp="$d/.tmp-gitfleet-$(basename "$p")-$rnd"
+// writeFileScript writes $2 (relative to the root $1) through a temporary
+// file beside it, renamed over it; mv -T, so that a link to a directory in
+// its place is replaced, not written into.
+const writeFileScript = confineSh + `set -e
+rel=$2 mode=$3 rnd=$4
+gf_root "$1" make
+case $rel in */*) gf_cd "${rel%/*}" make;; esac
+b=${rel##*/}
+tmp=".tmp-gitfleet-$b-$rnd"
 trap 'rm -f "$tmp"' EXIT
+set -C
 cat > "$tmp"
 chmod "$mode" "$tmp"
-mv -f "$tmp" "$p"`
+mv -Tf "$tmp" "$b"`
 
-// WriteFile replaces a managed file of a server atomically: written beside
-// it under a temporary name, then renamed over it.
-func (s *SSH) WriteFile(ctx context.Context, srv *spec.Server, p string, data []byte, mode uint32) error {
-	if _, err := s.script(ctx, srv, writeFileScript, bytes.NewReader(data), p, fmt.Sprintf("%o", mode), randomSuffix()); err != nil {
-		return fmt.Errorf("write %s on %s: %w", p, srv.Name, err)
+// WriteFile replaces a file of a server atomically, inside root: written
+// beside it under a temporary name, then renamed over it. The walk to it
+// and the write are one script.
+func (s *SSH) WriteFile(ctx context.Context, srv *spec.Server, root, p string, data []byte, mode uint32) error {
+	rel, err := relTo(root, p)
+	if err != nil {
+		return err
+	}
+	_, err = s.script(ctx, srv, writeFileScript, bytes.NewReader(data), root, rel, fmt.Sprintf("%o", mode), randomSuffix())
+	if err != nil {
+		if rerr := refusal(err, p, root); rerr != err {
+			return rerr
+		}
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+// removeFilesScript removes files below the root $1 once every one of
+// them was found inside it.
+const removeFilesScript = confineSh + `set -e
+gf_root "$1" || exit 0
+shift
+for rel; do
+  gf_home
+  case $rel in */*) gf_cd "${rel%/*}" || true;; esac
+done
+for rel; do
+  gf_home
+  case $rel in */*) gf_cd "${rel%/*}" || continue;; esac
+  rm -f -- "${rel##*/}"
+done`
+
+// RemoveFiles removes files of a server, inside root, in one round trip.
+func (s *SSH) RemoveFiles(ctx context.Context, srv *spec.Server, root string, paths []string) error {
+	args := []string{root}
+	for _, p := range paths {
+		rel, err := relTo(root, p)
+		if err != nil {
+			return err
+		}
+		args = append(args, rel)
+	}
+	_, err := s.script(ctx, srv, removeFilesScript, nil, args...)
+	if err != nil {
+		if rerr := refusal(err, "", root); rerr != err {
+			return rerr
+		}
+		return fmt.Errorf("remove files below %s: %w", root, err)
 	}
 	return nil
 }
@@ -157,8 +251,10 @@ type ConfigRequest struct {
 	Log         *slog.Logger
 }
 
-// ApplyConfig writes the files, each atomically, then runs onChange in /
-// on the server (its output logged). A file written is never written
+// ApplyConfig writes the files, each atomically and inside its root of
+// ConfigRoots, then runs onChange in / on the server (its output logged).
+// A write refused because it would leave its root fails the step (a
+// *RootError) before onChange runs. A file written is never written
 // back: a failing onChange is reported and tried again at the next pass.
 func (x *Executor) ApplyConfig(ctx context.Context, r ConfigRequest) error {
 	ct, ok := x.T.(ConfigTransport)
@@ -166,7 +262,11 @@ func (x *Executor) ApplyConfig(ctx context.Context, r ConfigRequest) error {
 		return errors.New("the transport cannot manage files")
 	}
 	for _, f := range r.Files {
-		if err := ct.WriteFile(ctx, r.Server, f.Path, f.Data, f.Mode); err != nil {
+		root, err := configRoot(x.ConfigRoots, f.Path)
+		if err == nil {
+			err = ct.WriteFile(ctx, r.Server, root, f.Path, f.Data, f.Mode)
+		}
+		if err != nil {
 			return fmt.Errorf("environment %s on %s: %w", r.Environment, r.Server.Name, err)
 		}
 		r.Log.Info("managed file written", "path", f.Path, "digest", f.Digest[:12])

@@ -98,11 +98,11 @@ func testConfigLane(t *testing.T, x *executor.Executor, srv *spec.Server, root s
 func TestConfigLaneLocal(t *testing.T) {
 	root := t.TempDir()
 	srv := &spec.Server{Name: "web-1", Host: "127.0.0.11"}
-	testConfigLane(t, &executor.Executor{T: &executor.Local{Root: root}}, srv, filepath.Join(root, "web-1", "srv"))
+	testConfigLane(t, &executor.Executor{T: &executor.Local{Root: root}, ConfigRoots: []string{"/srv/etc"}}, srv, filepath.Join(root, "web-1", "srv"))
 }
 
 func TestConfigLaneSSH(t *testing.T) {
 	f, tr, servers := sshFleet(t, 1)
 	servers[0].Host = "127.0.0.11"
-	testConfigLane(t, &executor.Executor{T: tr}, servers[0], f.Servers[0].Root)
+	testConfigLane(t, &executor.Executor{T: tr, ConfigRoots: []string{"/srv/etc"}}, servers[0], f.Servers[0].Root)
 }

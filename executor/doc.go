@@ -9,4 +9,8 @@
 // A release is staged under a temporary name and renamed when complete, so a
 // half-copied release is never taken as staged; current is replaced by
 // renaming a new link over it, so a server is always on a whole release.
+//
+// No write leaves its root (deployTo, or the environmentFiles root of a
+// managed file): a root that is a symbolic link, or a link below it that
+// leads out, refuses the write with a *RootError (confine.go).
 package executor

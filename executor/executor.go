@@ -46,6 +46,11 @@ type Executor struct {
 	T Transport
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ConfigRoots are the directories of the servers that managed files
+	// of the environment lane may be written in (environmentFiles.roots):
+	// a file's write stays inside the deepest of them that holds it
+	// (docs/security.md). nil: no managed file is written.
+	ConfigRoots []string
 }
 
 // Request is one server step of a rollout.

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -102,35 +103,57 @@ func parseCurrent(target string) (id, raw string) {
 	return "", target
 }
 
-// Stage copies the tree to releases/<id> through a temporary directory.
+// Stage copies the tree to releases/<id> through a temporary directory,
+// every step inside deployTo.
 func (l *Local) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, t *tree.Tree) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	releases := filepath.Join(l.Path(srv, deployTo), "releases")
-	final := filepath.Join(releases, id)
-	if fi, err := os.Stat(final); err == nil && fi.IsDir() {
-		return nil
-	}
-	if err := os.MkdirAll(releases, 0o755); err != nil {
+	final := path.Join("releases", id)
+	r, err := l.openRoot(srv, deployTo, path.Join(deployTo, final), true)
+	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(releases, tmpPrefix+id+"-"+randomSuffix())
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return err
+	defer r.Close()
+	if fi, err := r.Lstat(final); err == nil {
+		if fi.IsDir() {
+			return nil
+		}
+		return fmt.Errorf("%s is a %s, not a release directory", path.Join(deployTo, final), kindOf(fi))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return r.check(err, final)
 	}
-	if err := t.WriteTo(tmp); err != nil {
-		removeAll(tmp)
-		return err
+	if err := r.MkdirAll("releases", 0o755); err != nil {
+		return r.check(err, final)
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		removeAll(tmp)
-		if fi, serr := os.Stat(final); serr == nil && fi.IsDir() {
+	tmp := path.Join("releases", tmpPrefix+id+"-"+randomSuffix())
+	if err := r.Mkdir(tmp, 0o755); err != nil {
+		return r.check(err, final)
+	}
+	sub, err := r.OpenRoot(tmp)
+	if err == nil {
+		err = t.WriteToRoot(sub)
+		sub.Close()
+	}
+	if err != nil {
+		r.removeAll(tmp)
+		return r.check(err, final)
+	}
+	if err := r.Rename(tmp, final); err != nil {
+		r.removeAll(tmp)
+		if fi, serr := r.Lstat(final); serr == nil && fi.IsDir() {
 			return nil // staged meanwhile
 		}
-		return err
+		return r.check(err, final)
 	}
 	return nil
+}
+
+func kindOf(fi fs.FileInfo) string {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return "symbolic link"
+	}
+	return "file"
 }
 
 // Switch replaces current with a new link by rename, or removes it.
@@ -138,29 +161,36 @@ func (l *Local) Switch(ctx context.Context, srv *spec.Server, deployTo, id strin
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir := l.Path(srv, deployTo)
-	current := filepath.Join(dir, "current")
+	r, err := l.openRoot(srv, deployTo, path.Join(deployTo, "current"), false)
+	if errors.Is(err, fs.ErrNotExist) && id == "" {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	if id == "" {
-		if err := os.Remove(current); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+		if err := r.Remove("current"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return r.check(err, "current")
 		}
 		return nil
 	}
 	// The release's time says when it was last made current, so that
 	// pruning removes the ones used longest ago.
+	rel := path.Join("releases", id)
 	now := time.Now()
-	if err := os.Chtimes(filepath.Join(dir, "releases", id), now, now); err != nil {
-		return fmt.Errorf("release %s: %w", id, err)
+	if err := r.Chtimes(rel, now, now); err != nil {
+		return fmt.Errorf("release %s: %w", id, r.check(err, rel))
 	}
-	tmp := filepath.Join(dir, tmpPrefix+"current-"+randomSuffix())
-	if err := os.Symlink("releases/"+id, tmp); err != nil {
+	tmp := tmpPrefix + "current-" + randomSuffix()
+	if err := r.Symlink("releases/"+id, tmp); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, current); err != nil {
-		os.Remove(tmp)
+	if err := r.Rename(tmp, "current"); err != nil {
+		r.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return r.syncDir(".")
 }
 
 // WriteMarker writes state.json through a temporary file and rename.
@@ -168,52 +198,20 @@ func (l *Local) WriteMarker(ctx context.Context, srv *spec.Server, deployTo stri
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir := filepath.Join(l.Path(srv, deployTo), ".gitfleet")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	const marker = ".gitfleet/state.json"
+	r, err := l.openRoot(srv, deployTo, path.Join(deployTo, marker), true)
+	if err != nil {
 		return err
+	}
+	defer r.Close()
+	if err := r.MkdirAll(".gitfleet", 0o755); err != nil {
+		return r.check(err, marker)
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "state.json"), append(data, '\n'), 0o644)
-}
-
-// writeFileAtomic writes data to a temporary file beside name, syncs it and
-// renames it over name.
-func writeFileAtomic(name string, data []byte, perm fs.FileMode) error {
-	tmp := filepath.Join(filepath.Dir(name), tmpPrefix+filepath.Base(name)+"-"+randomSuffix())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(name))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
+	return r.writeAtomic(marker, append(data, '\n'), 0o644)
 }
 
 // Run runs command with sh in dir. It is killed with its process group when
@@ -244,14 +242,18 @@ func baseEnv() []string {
 }
 
 // Prune removes releases beyond max, oldest first, never one in keep, and
-// leftovers of interrupted stages.
+// leftovers of interrupted stages, every removal inside deployTo.
 func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, keep []string, max int) error {
-	releases := filepath.Join(l.Path(srv, deployTo), "releases")
-	entries, err := os.ReadDir(releases)
+	r, err := l.openRoot(srv, deployTo, path.Join(deployTo, "releases"), false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
+		return err
+	}
+	defer r.Close()
+	entries, err := r.readDir("releases")
+	if err != nil {
 		return err
 	}
 	kept := map[string]bool{}
@@ -267,7 +269,7 @@ func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, ke
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, tmpPrefix) {
-			errs = append(errs, removeAll(filepath.Join(releases, name)))
+			errs = append(errs, r.removeAll(path.Join("releases", name)))
 			continue
 		}
 		if !e.IsDir() || kept[name] {
@@ -280,10 +282,15 @@ func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, ke
 		candidates = append(candidates, rel{name, fi.ModTime()})
 	}
 	// Leftovers of an interrupted switch or state write.
-	for _, dir := range []string{l.Path(srv, deployTo), filepath.Join(l.Path(srv, deployTo), ".gitfleet")} {
-		if leftovers, err := filepath.Glob(filepath.Join(dir, tmpPrefix+"*")); err == nil {
-			for _, p := range leftovers {
-				errs = append(errs, os.Remove(p))
+	for _, dir := range []string{".", ".gitfleet"} {
+		leftovers, err := r.readDir(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range leftovers {
+			if strings.HasPrefix(e.Name(), tmpPrefix) {
+				errs = append(errs, r.check(r.Remove(path.Join(dir, e.Name())), path.Join(dir, e.Name())))
 			}
 		}
 	}
@@ -299,21 +306,9 @@ func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, ke
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		errs = append(errs, removeAll(filepath.Join(releases, c.name)))
+		errs = append(errs, r.removeAll(path.Join("releases", c.name)))
 	}
 	return errors.Join(errs...)
-}
-
-// removeAll removes a release even when the artifact made some of its
-// directories read-only.
-func removeAll(dir string) error {
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }
 
 func randomSuffix() string {

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
@@ -41,6 +42,21 @@ func ManifestOf(t *tree.Tree) *Manifest {
 		m.Entries = append(m.Entries, me)
 	}
 	return m
+}
+
+// linksDigest is the hex sha256 of the manifest's symbolic links as the
+// stage script lists those of a copy of the release: one "path<TAB>target"
+// line each, sorted bytewise.
+func (m *Manifest) linksDigest() string {
+	var lines []string
+	for _, e := range m.Entries {
+		if e.Kind == tree.Symlink {
+			lines = append(lines, e.Path+"\t"+e.Target+"\n")
+		}
+	}
+	sort.Strings(lines)
+	sum := sha256.Sum256([]byte(strings.Join(lines, "")))
+	return hex.EncodeToString(sum[:])
 }
 
 func (m *Manifest) marshal() []byte {

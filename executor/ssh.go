@@ -1,21 +1,17 @@
 package executor
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"path"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
-	"github.com/gitfleet/gitfleet/tree"
 )
 
 // The server side of the SSH transport is POSIX sh with GNU coreutils and
@@ -29,7 +25,7 @@ const inspectScript = `for d in "$@"; do
   if [ -L "$d/current" ]; then printf '@current %s\n' "$(readlink "$d/current")"
   elif [ -e "$d/current" ]; then echo '@current-notlink'; fi
   if [ -d "$d/releases" ]; then
-    for r in "$d"/releases/*/; do [ -d "$r" ] || continue; r=${r%/}; printf '@staged %s\n' "${r##*/}"; done
+    for r in "$d"/releases/*/; do [ -d "$r" ] || continue; r=${r%/}; [ -L "$r" ] && continue; printf '@staged %s\n' "${r##*/}"; done
   fi
   if [ -f "$d/.gitfleet/state.json" ]; then echo '@state'; cat "$d/.gitfleet/state.json"; echo; echo '@end'; fi
 done`
@@ -98,224 +94,43 @@ func parseInspect(out []byte, deployTos []string) (map[string]*AppState, error) 
 	return res, sc.Err()
 }
 
-const baseScript = `cd "$1" 2>/dev/null || exit 0
-if [ -L current ]; then t=$(readlink current); r=${t#releases/}
-  if [ -d "releases/$r" ] && [ -f ".gitfleet/manifests/$r.json" ]; then echo "$r"; cat ".gitfleet/manifests/$r.json"; fi
-fi`
-
-// base finds the release a new one is built from: the current one, when
-// it is staged and described by a manifest.
-func (s *SSH) base(ctx context.Context, srv *spec.Server, deployTo string) (string, *Manifest, error) {
-	out, err := s.script(ctx, srv, baseScript, nil, deployTo)
-	if err != nil {
-		return "", nil, err
-	}
-	id, rest, ok := bytes.Cut(out, []byte("\n"))
-	if !ok || len(id) == 0 {
-		return "", nil, nil
-	}
-	if m, ok := s.manifests.Load(string(id)); ok {
-		return string(id), m.(*Manifest), nil
-	}
-	m, err := parseManifest(rest)
-	if err != nil {
-		return "", nil, nil // an unreadable manifest: send everything
-	}
-	s.manifests.Store(string(id), m)
-	return string(id), m, nil
-}
-
-// stageScript builds releases/<id> under a temporary name: a hard-linked
-// copy of the base release (if any) from which every path that is gone or
-// changed is removed, so that no write can go through a link into the base;
-// then the tar stream of stdin (new and changed entries) extracted over it;
-// then renamed.
-const stageScript = `set -e
-d=$1 id=$2 base=$3 rnd=$4 rodirs=$5; shift 5
-mkdir -p "$d/releases" "$d/.gitfleet/manifests"
-cd "$d"
-if [ -d "releases/$id" ]; then cat >/dev/null; exit 0; fi
-# A base that is gone (pruned since it was chosen) would leave the
-# release incomplete: the caller chooses again.
-if [ -n "$base" ] && [ ! -d "releases/$base" ]; then exit 3; fi
-tmp="releases/.tmp-$id-$rnd"
-trap 'if [ -e "$tmp" ]; then find "$tmp" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$tmp"; fi' EXIT
-mkdir "$tmp"
-if [ -n "$base" ]; then
-  cp -al "releases/$base" "$tmp/release"
-  if [ "$rodirs" = yes ]; then find "$tmp/release" -type d ! -perm -u+w -exec chmod u+w {} +; fi
-  if [ $# -gt 0 ]; then (cd "$tmp/release" && rm -rf -- "$@"); fi
+// switchScript points current at releases/$2 (or removes it when $2 is
+// empty) inside the root $1: the release is entered to touch it, and the
+// new link is made in the root and renamed over current.
+const switchScript = confineSh + `set -e
+if ! gf_root "$1"; then
+  if [ -z "$2" ]; then exit 0; fi
+  echo "release $2 is not staged" >&2; exit 1
 fi
-tar -x -p --no-same-owner -C "$tmp" -f -
-mv -f "$tmp/manifest.json" ".gitfleet/manifests/$id.json"
-mv -T "$tmp/release" "releases/$id"
-rmdir "$tmp"`
-
-// maxRemoveArgs bounds the paths removed by argument; a longer list sends
-// the release whole instead.
-const maxRemoveArgs = 64 << 10
-
-// Stage sends the release as a tar stream over one exec channel. Files
-// that the current release on the server already has (same content and
-// mode) are hard-linked from it instead of sent.
-func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, t *tree.Tree) error {
-	// The release current pointed to when the server was last inspected,
-	// when its manifest is known here, saves asking for it: releases are
-	// immutable, so it is a good base as long as it is still there.
-	if hint, ok := s.currents.Load(srv.Name + "\x00" + deployTo); ok && hint.(string) != id {
-		if m, ok := s.manifests.Load(hint.(string)); ok {
-			err := s.stageFrom(ctx, srv, deployTo, id, t, hint.(string), m.(*Manifest))
-			if !errors.Is(err, errBaseGone) {
-				return err
-			}
-		}
-	}
-	baseID, baseManifest, err := s.base(ctx, srv, deployTo)
-	if err != nil {
-		return err
-	}
-	if baseID == id {
-		return nil // already there and current
-	}
-	err = s.stageFrom(ctx, srv, deployTo, id, t, baseID, baseManifest)
-	if errors.Is(err, errBaseGone) {
-		// Pruned between the two round trips: send it whole.
-		err = s.stageFrom(ctx, srv, deployTo, id, t, "", nil)
-	}
-	return err
-}
-
-// errBaseGone is the stage script's exit status 3: the base release is no
-// longer on the server.
-var errBaseGone = errors.New("base release gone")
-
-func (s *SSH) stageFrom(ctx context.Context, srv *spec.Server, deployTo, id string, t *tree.Tree, baseID string, baseManifest *Manifest) error {
-	var d delta
-	if baseManifest != nil {
-		d = computeDelta(baseManifest, t)
-		size := 0
-		for _, p := range d.remove {
-			size += len(p) + 3
-		}
-		if size > maxRemoveArgs {
-			baseID, baseManifest = "", nil
-		}
-	}
-	if baseManifest == nil {
-		d = delta{send: t.Entries()}
-	}
-	manifest := ManifestOf(t)
-	s.manifests.Store(id, manifest)
-
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(writeTar(pw, d.send, manifest.marshal()))
-	}()
-	counted := &countingReader{r: pr}
-	// Read-only directories of the base must be made writable in the
-	// copy before anything is removed or extracted; walking the copy for
-	// them costs a stat per file, so only when the manifest has one.
-	rodirs := "no"
-	if baseManifest != nil {
-		for _, e := range baseManifest.Entries {
-			if e.Kind == tree.Dir && e.Perm&0o200 == 0 {
-				rodirs = "yes"
-				break
-			}
-		}
-	}
-	args := append([]string{deployTo, id, baseID, randomSuffix(), rodirs}, d.remove...)
-	_, err := s.script(ctx, srv, stageScript, counted, args...)
-	pr.CloseWithError(io.ErrClosedPipe)
-	s.sent.Add(counted.n.Load())
-	var ee *ExitError
-	if errors.As(err, &ee) && ee.Code == 3 {
-		return errBaseGone
-	}
-	return err
-}
-
-// Sent is how many bytes of release content (the tar streams) Stage has
-// sent so far.
-func (s *SSH) Sent() int64 { return s.sent.Load() }
-
-type countingReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// writeTar writes the entries under release/ and the manifest beside it.
-func writeTar(w io.Writer, entries []*tree.Entry, manifest []byte) error {
-	bw := bufio.NewWriterSize(w, 256<<10)
-	tw := tar.NewWriter(bw)
-	mod := time.Now().Truncate(time.Second)
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "release/", Mode: 0o755, ModTime: mod}); err != nil {
-		return err
-	}
-	for _, e := range entries {
-		h := &tar.Header{Name: "release/" + e.Path, Mode: int64(e.Perm), ModTime: mod}
-		switch e.Kind {
-		case tree.Dir:
-			h.Typeflag, h.Name = tar.TypeDir, h.Name+"/"
-		case tree.Symlink:
-			h.Typeflag, h.Linkname = tar.TypeSymlink, e.Target
-		default:
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.Data))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if e.Kind == tree.File {
-			if _, err := tw.Write(e.Data); err != nil {
-				return err
-			}
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "manifest.json", Mode: 0o644, Size: int64(len(manifest)), ModTime: mod}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(manifest); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return bw.Flush()
-}
-
-const switchScript = `set -e
-cd "$1"
 if [ -z "$2" ]; then rm -f current; exit 0; fi
-if [ ! -d "releases/$2" ]; then echo "release $2 is not staged" >&2; exit 1; fi
-touch -c "releases/$2"
+if ! gf_cd "releases/$2"; then echo "release $2 is not staged" >&2; exit 1; fi
+touch -c .
+gf_home
 ln -sfn "releases/$2" ".tmp-current-$3"
 mv -Tf ".tmp-current-$3" current`
 
 // Switch replaces current with a new link by rename, or removes it.
 func (s *SSH) Switch(ctx context.Context, srv *spec.Server, deployTo, id string) error {
 	_, err := s.script(ctx, srv, switchScript, nil, deployTo, id, randomSuffix())
-	return err
+	return refusal(err, path.Join(deployTo, "current"), deployTo)
 }
 
-const markerScript = `set -e
-mkdir -p "$1/.gitfleet"
-cat > "$1/.gitfleet/.tmp-state.json-$2"
-mv -f "$1/.gitfleet/.tmp-state.json-$2" "$1/.gitfleet/state.json"`
+const markerScript = confineSh + `set -e
+gf_root "$1" make
+gf_cd .gitfleet make
+set -C
+cat > ".tmp-state.json-$2"
+mv -Tf ".tmp-state.json-$2" state.json`
 
-// WriteMarker writes state.json through a temporary file and rename.
+// WriteMarker writes state.json through a temporary file and rename,
+// inside deployTo.
 func (s *SSH) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *Marker) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
 	_, err = s.script(ctx, srv, markerScript, bytes.NewReader(append(data, '\n')), deployTo, randomSuffix())
-	return err
+	return refusal(err, path.Join(deployTo, ".gitfleet", "state.json"), deployTo)
 }
 
 // Run runs command with sh in dir on the server, its environment
@@ -341,28 +156,39 @@ func (s *SSH) Run(ctx context.Context, srv *spec.Server, dir string, env []strin
 	return out.Bytes(), err
 }
 
-const pruneScript = `d=$1 room=$2; shift 2
-cd "$d" 2>/dev/null || exit 0
-rm -f .tmp-current-* .gitfleet/.tmp-* 2>/dev/null
-cd releases 2>/dev/null || exit 0
+// pruneScript removes, inside the root $1, leftovers of interrupted steps,
+// the releases beyond the $2 most recently used ones not in the rest of
+// the arguments, and manifests without a release.
+const pruneScript = confineSh + `d=$1 room=$2; shift 2
+gf_root "$d" || exit 0
+rm -f .tmp-current-* 2>/dev/null
+if gf_cd .gitfleet; then rm -f .tmp-* 2>/dev/null; fi
+gf_home
+if gf_cd .gitfleet/manifests; then rm -f .tmp-* 2>/dev/null; fi
+gf_home
+gf_cd releases || exit 0
 for t in .tmp-*; do
   [ -e "$t" ] || continue
-  find "$t" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$t"
+  find "./$t" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf -- "$t"
 done
 n=0
+set -f
 for r in $(ls -1t); do
   keep=no
   for k in "$@"; do [ "$r" = "$k" ] && keep=yes; done
   [ $keep = yes ] && continue
   n=$((n+1))
   if [ $n -gt "$room" ]; then
-    find "$r" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$r" "../.gitfleet/manifests/$r.json"
+    find "./$r" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf -- "$r"
   fi
 done
-for m in ../.gitfleet/manifests/*.json; do
+set +f
+gf_home
+gf_cd .gitfleet/manifests || exit 0
+for m in *.json; do
   [ -e "$m" ] || continue
-  r=${m##*/}; r=${r%.json}
-  [ -d "$r" ] || rm -f "$m"
+  r=${m%.json}
+  [ -d "$gf_R/releases/$r" ] || rm -f -- "$m"
 done`
 
 // Prune removes releases beyond max, least recently used first, never one
@@ -373,5 +199,5 @@ func (s *SSH) Prune(ctx context.Context, srv *spec.Server, deployTo string, keep
 		room = 0
 	}
 	_, err := s.script(ctx, srv, pruneScript, nil, append([]string{deployTo, strconv.Itoa(room)}, keep...)...)
-	return err
+	return refusal(err, path.Join(deployTo, "releases"), deployTo)
 }

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
@@ -68,9 +66,13 @@ func (l *Local) Checksums(ctx context.Context, srv *spec.Server, dir string) (ma
 	return out, err
 }
 
+// checksumsScript lists every regular file under $1 twice, NUL-terminated
+// so that any legal name is read back exactly (a newline in a name cannot
+// split a record, no name is escaped): "m MODE PATH" records from find,
+// then "SUM  ./PATH" records from sha256sum -z.
 const checksumsScript = `cd "$1" || exit 3
-find . -type f -printf 'm %m %P\n'
-find . -type f -print0 | xargs -0 -r sha256sum`
+find . -type f -printf 'm %m %P\0'
+find . -type f -print0 | xargs -0 -r sha256sum -z`
 
 // Checksums hashes every regular file under dir on the server, in one
 // round trip.
@@ -79,29 +81,39 @@ func (s *SSH) Checksums(ctx context.Context, srv *spec.Server, dir string) (map[
 	if err != nil {
 		return nil, fmt.Errorf("checksums of %s on %s: %w", dir, srv.Name, err)
 	}
+	return parseChecksums(out)
+}
+
+// parseChecksums reads the output of checksumsScript.
+func parseChecksums(out []byte) (map[string]FileSum, error) {
 	res := map[string]FileSum{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "m "); ok {
-			mode, p, _ := strings.Cut(rest, " ")
-			m, _ := strconv.ParseUint(mode, 8, 32)
-			fsum := res[p]
-			fsum.Mode = uint32(m)
-			res[p] = fsum
-			continue
-		}
-		sum, p, ok := strings.Cut(line, "  ")
+	for len(out) > 0 {
+		rec, rest, ok := bytes.Cut(out, []byte{0})
 		if !ok {
+			return nil, fmt.Errorf("checksums: unterminated record %q", tail(rec))
+		}
+		out = rest
+		if m, ok := bytes.CutPrefix(rec, []byte("m ")); ok {
+			mode, p, _ := bytes.Cut(m, []byte(" "))
+			n, err := strconv.ParseUint(string(mode), 8, 32)
+			if err != nil {
+				return nil, fmt.Errorf("checksums: bad mode in %q", tail(rec))
+			}
+			fsum := res[string(p)]
+			fsum.Mode = uint32(n)
+			res[string(p)] = fsum
 			continue
 		}
-		p = strings.TrimPrefix(p, "./")
+		// sha256sum -z: 64 hex digits, a space, a mode character, the name.
+		if len(rec) < 67 || rec[64] != ' ' || !bytes.HasPrefix(rec[66:], []byte("./")) {
+			return nil, fmt.Errorf("checksums: unexpected record %q", tail(rec))
+		}
+		p := string(rec[68:])
 		fsum := res[p]
-		fsum.Sum = sum
+		fsum.Sum = string(rec[:64])
 		res[p] = fsum
 	}
-	return res, sc.Err()
+	return res, nil
 }
 
 // Verify compares the files of a release on the server with the release
@@ -139,27 +151,29 @@ func (x *Executor) Verify(ctx context.Context, srv *spec.Server, app *spec.App, 
 
 // Heal puts the files of a drifted release back as the release has them
 // (each written atomically; files not in the release removed), then runs
-// the app's activate command and health check again.
+// the app's activate command and health check again. Every write and
+// removal stays inside deployTo (docs/security.md).
 func (x *Executor) Heal(ctx context.Context, r Request, paths []string) error {
 	ct, ok := x.T.(ConfigTransport)
 	if !ok {
 		return errors.New("the transport cannot write files")
 	}
-	dir := path.Join(r.App.DeployTo, "releases", r.Release.ID)
+	root := r.App.DeployTo
+	dir := path.Join(root, "releases", r.Release.ID)
 	var remove []string
 	for _, p := range paths {
 		e := r.Release.Tree.Get(p)
 		if e == nil || e.Kind != tree.File {
-			remove = append(remove, shellQuoteArg(p))
+			remove = append(remove, path.Join(dir, p))
 			continue
 		}
-		if err := ct.WriteFile(ctx, r.Server, path.Join(dir, p), e.Data, uint32(e.Perm)); err != nil {
-			return fmt.Errorf("heal %s on %s: %w", p, r.Server.Name, err)
+		if err := ct.WriteFile(ctx, r.Server, root, path.Join(dir, p), e.Data, uint32(e.Perm)); err != nil {
+			return fmt.Errorf("heal %s on %s: %w", r.App.Name, r.Server.Name, err)
 		}
 	}
 	if len(remove) > 0 {
-		if out, err := x.T.Run(ctx, r.Server, dir, nil, "rm -f -- "+strings.Join(remove, " ")); err != nil {
-			return fmt.Errorf("heal on %s: remove files not in the release: %w", r.Server.Name, withOutput(err, out))
+		if err := ct.RemoveFiles(ctx, r.Server, root, remove); err != nil {
+			return fmt.Errorf("heal %s on %s: remove files not in the release: %w", r.App.Name, r.Server.Name, err)
 		}
 	}
 	r.Log.Warn("content drift healed", "release", r.Release.ID, "files", len(paths))
@@ -168,5 +182,3 @@ func (x *Executor) Heal(ctx context.Context, r Request, paths []string) error {
 	}
 	return nil
 }
-
-func shellQuoteArg(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

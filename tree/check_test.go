@@ -264,3 +264,41 @@ func TestCheckEmptyTree(t *testing.T) {
 		t.Errorf("got %d errors for an empty tree, want none: %v", len(errs), errs)
 	}
 }
+
+// TestCheckRefusesControlCharacters: a name or link target with a control
+// character is reported once, at the entry whose own name holds it,
+// escaped; other unusual but printable names pass.
+func TestCheckRefusesControlCharacters(t *testing.T) {
+	tr := mustNew(t,
+		file("ok/two  spaces", ""), file(`ok/back\slash`, ""), file("ok/ünïcödé", ""), file("ok/\xff\xfe", ""),
+		file("a\nb", "x"),
+		file("dir\rname/inside", "x"),
+		file("esc\x1b[31m", "x"),
+		file("del\x7f", "x"),
+		file("csi\u009b", "x"),
+		link("tab", "target\twith tab"),
+	)
+	want := []string{
+		`a\nb: name holds the control character U+000A, which gitfleet does not deploy`,
+		`csi\u009b: name holds the control character U+009B`,
+		`del\x7f: name holds the control character U+007F`,
+		`dir\rname: name holds the control character U+000D`,
+		`esc\x1b[31m: name holds the control character U+001B`,
+		`tab: symlink target target\twith tab holds the control character U+0009`,
+	}
+	var got []string
+	for _, err := range tr.Check() {
+		got = append(got, err.Error())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.Contains(got[i], want[i]) {
+			t.Errorf("error %d: got %q, want %q", i, got[i], want[i])
+		}
+		if strings.ContainsAny(got[i], "\n\r\x1b\x7f") {
+			t.Errorf("error %d holds a raw control character: %q", i, got[i])
+		}
+	}
+}

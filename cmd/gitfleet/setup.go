@@ -26,13 +26,13 @@ import (
 func newExecutor(c *config.Config) (*executor.Executor, error) {
 	switch c.Transport.Type {
 	case "local":
-		return &executor.Executor{T: &executor.Local{Root: c.Transport.Local.Root}}, nil
+		return &executor.Executor{T: &executor.Local{Root: c.Transport.Local.Root}, ConfigRoots: c.EnvironmentFiles.Roots}, nil
 	case "ssh":
 		t, err := sshTransport(c.Transport.SSH)
 		if err != nil {
 			return nil, fmt.Errorf("%s: transport.ssh: %w", c.File, err)
 		}
-		return &executor.Executor{T: t}, nil
+		return &executor.Executor{T: t, ConfigRoots: c.EnvironmentFiles.Roots}, nil
 	}
 	return nil, fmt.Errorf("%s: unknown transport %q", c.File, c.Transport.Type)
 }
