@@ -211,7 +211,8 @@ func CheckRoots(d *Desired, roots []string) error {
 func checkRoots(d *Desired, roots []string, errs *errorList) {
 	inside := func(p string) bool {
 		for _, r := range roots {
-			if p == r || strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/") {
+			// Strictly inside: a root is a directory, never a managed file.
+			if strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/") {
 				return true
 			}
 		}

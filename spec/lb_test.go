@@ -182,4 +182,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	if err := CheckRoots(d, []string{"/etc/web", "/srv/other"}); err != nil {
 		t.Errorf("inside the roots: %v", err)
 	}
+	// A root is a directory: a managed file cannot be the root itself.
+	if err := CheckRoots(d, []string{"/etc/web/a.conf", "/srv/other"}); err == nil || !strings.Contains(err.Error(), `"/etc/web/a.conf" is outside the roots`) {
+		t.Errorf("a managed file equal to a root: got %v", err)
+	}
 }

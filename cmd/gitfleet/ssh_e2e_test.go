@@ -143,9 +143,12 @@ func TestSSHChangedHostKeyRefused(t *testing.T) {
 	lines[0] = strings.SplitN(lines[0], " ", 2)[0] + " " + strings.SplitN(lines[1], " ", 2)[1]
 	os.WriteFile(f.KnownHosts, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 	d := startDaemon(t, filepath.Join(qs, "gitfleet.yaml"))
-	d.waitFor("prod-2 and prod-3 deployed, prod-1 unreachable", func() bool {
+	// Staging too must be in sync, or plan would still see its changes.
+	d.waitFor("prod-2, prod-3 and staging deployed, prod-1 unreachable", func() bool {
 		return sshActive(f, 1) == "v1.0.0" && sshActive(f, 2) == "v1.0.0" &&
-			d.metric("gitfleet_servers", `environment="production"`, `state="unreachable"`) == 1
+			d.metric("gitfleet_servers", `environment="production"`, `state="unreachable"`) == 1 &&
+			d.metric("gitfleet_servers", `environment="production"`, `state="in_sync"`) == 2 &&
+			d.metric("gitfleet_servers", `environment="staging"`, `state="in_sync"`) == 2
 	})
 	if sshActive(f, 0) != "" {
 		t.Error("prod-1 was deployed despite a changed host key")
