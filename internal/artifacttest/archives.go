@@ -30,10 +30,14 @@ type Entry struct {
 }
 
 // File, Dir, Symlink and Hardlink make entries.
-func File(name, body string) Entry   { return Entry{Name: name, Body: []byte(body), Mode: 0o644} }
-func Dir(name string) Entry          { return Entry{Name: name, Type: tar.TypeDir, Mode: 0o755} }
-func Symlink(name, to string) Entry  { return Entry{Name: name, Type: tar.TypeSymlink, Link: to, Mode: 0o777} }
-func Hardlink(name, to string) Entry { return Entry{Name: name, Type: tar.TypeLink, Link: to, Mode: 0o644} }
+func File(name, body string) Entry { return Entry{Name: name, Body: []byte(body), Mode: 0o644} }
+func Dir(name string) Entry        { return Entry{Name: name, Type: tar.TypeDir, Mode: 0o755} }
+func Symlink(name, to string) Entry {
+	return Entry{Name: name, Type: tar.TypeSymlink, Link: to, Mode: 0o777}
+}
+func Hardlink(name, to string) Entry {
+	return Entry{Name: name, Type: tar.TypeLink, Link: to, Mode: 0o644}
+}
 
 // Compression of a tar.
 const (
@@ -42,7 +46,7 @@ const (
 	Zstd = "zst"
 )
 
-// Tar writes the entries as a tar, compressed as asked, to w.
+// WriteTar writes the entries as a tar, compressed as asked, to w.
 func WriteTar(w io.Writer, entries []Entry, compression string) error {
 	var out io.WriteCloser
 	switch compression {
