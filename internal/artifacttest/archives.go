@@ -47,7 +47,14 @@ const (
 )
 
 // WriteTar writes the entries as a tar, compressed as asked, to w.
+// Entries without a Body get Size zero bytes.
 func WriteTar(w io.Writer, entries []Entry, compression string) error {
+	return WriteTarFrom(w, entries, compression, zeros{})
+}
+
+// WriteTarFrom is WriteTar with the content of entries without a Body
+// read from fill (a random source makes an incompressible archive).
+func WriteTarFrom(w io.Writer, entries []Entry, compression string, fill io.Reader) error {
 	var out io.WriteCloser
 	switch compression {
 	case Gzip:
@@ -86,7 +93,7 @@ func WriteTar(w io.Writer, entries []Entry, compression string) error {
 		}
 		var body io.Reader = bytes.NewReader(e.Body)
 		if e.Body == nil {
-			body = io.LimitReader(zeros{}, size)
+			body = io.LimitReader(fill, size)
 		}
 		if _, err := io.Copy(tw, body); err != nil {
 			return err
