@@ -15,6 +15,7 @@ import (
 	"github.com/gitfleet/gitfleet/blobcache"
 	at "github.com/gitfleet/gitfleet/internal/artifacttest"
 	"github.com/gitfleet/gitfleet/tree"
+	"github.com/klauspost/compress/zstd"
 )
 
 func newCache(t *testing.T) *blobcache.Cache {
@@ -351,5 +352,19 @@ func TestFormatOf(t *testing.T) {
 	}
 	if _, err := FormatOf("web.rar"); err == nil {
 		t.Error("FormatOf(web.rar) accepted")
+	}
+}
+
+func TestZstdWindowAboveTheBoundIsRefused(t *testing.T) {
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf, zstd.WithWindowSize(128<<20), zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(at.Tar(t, []at.Entry{at.File("a", strings.Repeat("x", 1<<20))}, at.None))
+	zw.Close()
+	c := newCache(t)
+	if _, err := extract(t, c, buf.Bytes(), TarZst, Limits{}); err == nil || !strings.Contains(err.Error(), "zstd: the stream needs a window of more than 64 MiB") || !errors.Is(err, ErrLimit) {
+		t.Fatalf("a 128 MiB zstd window: %v, want it refused", err)
 	}
 }

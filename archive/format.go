@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -82,7 +83,18 @@ func decompress(r io.Reader) (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}
-		return zr, zr.Close, nil
+		return zstdErrors{zr}, zr.Close, nil
 	}
 	return br, func() {}, nil
+}
+
+// zstdErrors says what a refused window means.
+type zstdErrors struct{ r io.Reader }
+
+func (z zstdErrors) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		err = fmt.Errorf("zstd: the stream needs a window of more than %d MiB (made with --long or --ultra?): %w", maxZstdWindow>>20, ErrLimit)
+	}
+	return n, err
 }

@@ -32,6 +32,9 @@ func newHTTPClient(tlsConf *tls.Config) *http.Client {
 		tr.TLSClientConfig = tlsConf.Clone()
 	}
 	tr.ResponseHeaderTimeout = 0 // the request's context bounds it all
+	// The bytes as stored, never decoded on the way: a .tar.gz served with
+	// Content-Encoding: gzip must still match the digest of the file.
+	tr.DisableCompression = true
 	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 }
 
