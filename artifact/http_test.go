@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -343,7 +344,7 @@ func TestHTTPRedirectToAnotherOriginGetsNoCredentials(t *testing.T) {
 	fx := newFixture(t, func(o *Options) {
 		o.Auth = func(url string) (*source.GitAuth, error) { return &source.GitAuth{BearerToken: "ci-token"}, nil }
 	})
-	fx.srv.RequireToken("ci-token")
+	fx.srv.RequireAuthorization("Bearer ci-token")
 	fx.srv.Redirect("/builds/web/v1/web.tar.gz", store.URLOf("/bucket/web.tar.gz")+"?X-Amz-Signature=abc")
 	s := fx.source(t, HTTPConfig{})
 	ref := Ref{Version: "v1", Digest: digestOf(tgz)}
@@ -369,19 +370,29 @@ func TestHTTPRedirectToAnotherOriginGetsNoCredentials(t *testing.T) {
 func TestHTTPCredentialsAndSizeCap(t *testing.T) {
 	tgz := at.Tar(t, webFiles, at.Gzip)
 	fx := newFixture(t, nil)
-	fx.srv.RequireToken("right")
 	fx.srv.Put("/builds/web/v1/web.tar.gz", tgz)
 	ref := Ref{Version: "v1", Digest: digestOf(tgz)}
-	_, err := fx.source(t, HTTPConfig{}).Fetch(context.Background(), ref, blobcache.Digest(ref.Digest), nil)
-	if !errors.Is(err, ErrAuth) || !strings.HasSuffix(err.Error(), ": 401 Unauthorized") {
+	fetch := func(auth *source.GitAuth, max int64) error {
+		fx.reopen(t, func(o *Options) {
+			o.Auth = func(string) (*source.GitAuth, error) { return auth, nil }
+			o.MaxDownloadBytes = max
+		})
+		_, err := fx.source(t, HTTPConfig{}).Fetch(context.Background(), ref, blobcache.Digest(ref.Digest), nil)
+		return err
+	}
+	fx.srv.RequireAuthorization("Bearer right")
+	if err := fetch(nil, 0); !errors.Is(err, ErrAuth) || !strings.HasSuffix(err.Error(), ": 401 Unauthorized") {
 		t.Fatalf("without credentials: %v, want a 401 ErrAuth", err)
 	}
-	fx.reopen(t, func(o *Options) {
-		o.Auth = func(string) (*source.GitAuth, error) { return &source.GitAuth{BearerToken: "right"}, nil }
-		o.MaxDownloadBytes = int64(len(tgz) - 1)
-	})
-	_, err = fx.source(t, HTTPConfig{}).Fetch(context.Background(), ref, blobcache.Digest(ref.Digest), nil)
-	if !errors.Is(err, blobcache.ErrTooLarge) || Retryable(err) {
+	if err := fetch(&source.GitAuth{BearerToken: "right"}, 0); err != nil {
+		t.Fatalf("with the bearer token: %v", err)
+	}
+	fx.srv.RequireAuthorization("Basic " + base64.StdEncoding.EncodeToString([]byte("deploy:pw")))
+	if err := fetch(&source.GitAuth{Username: "deploy", Password: "pw"}, 0); err != nil {
+		t.Fatalf("with basic auth: %v", err)
+	}
+	fx.dir = t.TempDir() // the archive is in the old cache: no download there
+	if err := fetch(&source.GitAuth{Username: "deploy", Password: "pw"}, int64(len(tgz)-1)); !errors.Is(err, blobcache.ErrTooLarge) || Retryable(err) {
 		t.Fatalf("over the download cap: %v, want ErrTooLarge", err)
 	}
 }

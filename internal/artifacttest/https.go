@@ -22,7 +22,7 @@ type Server struct {
 	auth     map[string]string // last Authorization header per path
 	hang     map[string]bool
 	redirect map[string]string
-	token    string
+	token    string // the Authorization header required, if any
 	stop     chan struct{}
 }
 
@@ -57,7 +57,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case to != "":
 		http.Redirect(w, r, to, http.StatusFound)
-	case token != "" && r.Header.Get("Authorization") != "Bearer "+token:
+	case token != "" && r.Header.Get("Authorization") != token:
 		http.Error(w, "no", http.StatusUnauthorized)
 	case !ok:
 		http.NotFound(w, r)
@@ -102,11 +102,12 @@ func (s *Server) Redirect(path, to string) {
 	s.redirect[path] = to
 }
 
-// RequireToken makes every file need "Authorization: Bearer token".
-func (s *Server) RequireToken(token string) {
+// RequireAuthorization makes every file need this Authorization header
+// ("Bearer t", "Basic …").
+func (s *Server) RequireAuthorization(header string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.token = token
+	s.token = header
 }
 
 // URLOf is the https URL of path.
