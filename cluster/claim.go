@@ -152,6 +152,7 @@ func (r *Replica) claim(ctx context.Context, s *session, env string) error {
 	}
 	r.keyRev[env] = rev
 	r.owners[env] = owner{replica: r.name, lease: s.id, token: rev}
+	r.ownersDirty = true
 	r.mine[env] = rev
 	r.log.Info("environment owned", "environment", env, "token", rev)
 	return nil
@@ -165,6 +166,7 @@ func (r *Replica) applyOwnerLocked(env string, rev int64, o owner) {
 	}
 	r.keyRev[env] = rev
 	r.owners[env] = o
+	r.ownersDirty = true
 }
 
 // deleteOwner deletes env's owner key if it is still the incarnation of
@@ -247,7 +249,14 @@ func describeOwner(resp *clientv3.TxnResponse) string {
 func (r *Replica) publish() {
 	r.mu.Lock()
 	n := len(r.mine)
-	owners := r.ownersLocked()
+	var owners map[string]string
+	ownersChanged := false
+	if r.ownersDirty {
+		r.ownersDirty = false
+		owners = r.ownersLocked()
+		ownersChanged = !maps.Equal(owners, r.published.owners)
+		r.published.owners = owners
+	}
 	var fp strings.Builder
 	envs := make([]string, 0, n)
 	for e := range r.mine {
@@ -261,8 +270,8 @@ func (r *Replica) publish() {
 		}
 		fmt.Fprintf(&fp, "%s=%d,%t,%d,%d;", e, r.mine[e], r.target[e], len(r.requests[e]), newest)
 	}
-	owned, ownersChanged := n != r.published.owned, !maps.Equal(owners, r.published.owners)
-	r.published.owned, r.published.owners = n, owners
+	owned := n != r.published.owned
+	r.published.owned = n
 	changed := fp.String() != r.published.fingerprint
 	r.published.fingerprint = fp.String()
 	r.mu.Unlock()

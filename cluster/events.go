@@ -40,6 +40,7 @@ func (r *Replica) applyOwners(evs []*clientv3.Event) {
 		r.keyRev[env] = ev.Kv.ModRevision
 		if ev.Type == mvccpb.DELETE {
 			delete(r.owners, env)
+			r.ownersDirty = true
 			if t, ok := r.mine[env]; ok {
 				delete(r.mine, env)
 				r.log.Warn("owner key deleted in etcd: ownership ends", "environment", env, "token", t)
@@ -48,6 +49,7 @@ func (r *Replica) applyOwners(evs []*clientv3.Event) {
 		}
 		o := r.ownerOf(ev.Kv)
 		r.owners[env] = o
+		r.ownersDirty = true
 		if t, ok := r.mine[env]; ok && t != o.token {
 			delete(r.mine, env)
 			r.log.Warn("owner key replaced in etcd: ownership ends", "environment", env, "token", t)

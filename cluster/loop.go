@@ -250,6 +250,7 @@ func (r *Replica) list(ctx context.Context) (int64, error) {
 	r.mu.Lock()
 	clear(r.replicas)
 	clear(r.owners)
+	r.ownersDirty = true
 	clear(r.keyRev)
 	clear(r.requests)
 	r.dirty = true

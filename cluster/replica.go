@@ -28,24 +28,25 @@ type Replica struct {
 	log    *slog.Logger
 	state  *State
 
-	mu        sync.Mutex
-	envs      []string         // the desired environments, sorted
-	replicas  map[string]bool  // registered replicas
-	owners    map[string]owner // every owner key, as last seen
-	keyRev    map[string]int64 // the newest revision applied per owner key
-	mine      map[string]int64 // owned environments and their tokens
-	target    map[string]bool  // what Assign gives this replica
-	quota     int              // how many it should own
-	ceiling   int              // ceil(E/R)
-	dirty     bool             // envs or replicas changed: recompute target
-	freeSince map[string]time.Time
-	requests  map[string]map[string]Request // environment, key
-	sess      *session
-	lease     clientv3.LeaseID   // the newest lease granted, for Close
-	old       []clientv3.LeaseID // leases granted and maybe not yet gone
-	losses    int
-	closing   bool
-	published struct {
+	mu          sync.Mutex
+	envs        []string         // the desired environments, sorted
+	replicas    map[string]bool  // registered replicas
+	owners      map[string]owner // every owner key, as last seen
+	keyRev      map[string]int64 // the newest revision applied per owner key
+	mine        map[string]int64 // owned environments and their tokens
+	target      map[string]bool  // what Assign gives this replica
+	quota       int              // how many it should own
+	ceiling     int              // ceil(E/R)
+	dirty       bool             // envs or replicas changed: recompute target
+	ownersDirty bool             // owners or envs changed: publish owners
+	freeSince   map[string]time.Time
+	requests    map[string]map[string]Request // environment, key
+	sess        *session
+	lease       clientv3.LeaseID   // the newest lease granted, for Close
+	old         []clientv3.LeaseID // leases granted and maybe not yet gone
+	losses      int
+	closing     bool
+	published   struct {
 		owned       int
 		owners      map[string]string
 		fingerprint string
@@ -119,7 +120,7 @@ func (r *Replica) SetEnvironments(envs []string) error {
 	}
 	sorted := uniqueSorted(envs)
 	r.mu.Lock()
-	r.envs, r.dirty = sorted, true
+	r.envs, r.dirty, r.ownersDirty = sorted, true, true
 	r.mu.Unlock()
 	r.poke(r.kick)
 	return nil

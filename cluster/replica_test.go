@@ -156,6 +156,13 @@ func TestCrashedReplicaIsTakenOverAfterTTL(t *testing.T) {
 		counts, ok, why := shares(envs, a, b)
 		return ok && reflect.DeepEqual(counts, []int{2, 2}), why
 	})
+	eventually(t, 10*time.Second, "a's hooks say 2 owned and every owner", func() (bool, string) {
+		owned, _, _ := hooks.get()
+		hooks.mu.Lock()
+		defer hooks.mu.Unlock()
+		return owned == 2 && reflect.DeepEqual(hooks.owners, a.Owners()) && len(hooks.owners) == 4 && hooks.owners["env-1"] != "",
+			fmt.Sprintf("owned %d, owners %v", owned, hooks.owners)
+	})
 	aTokens := a.Tokens()
 	crashClient.Close()
 
@@ -184,8 +191,8 @@ func TestCrashedReplicaIsTakenOverAfterTTL(t *testing.T) {
 		}
 	}
 	eventually(t, 10*ttl, "a counts its lost lease", func() (bool, string) {
-		_, lost, _ := hooks.get()
-		return lost >= 1 && a.LeaseLosses() >= 1, fmt.Sprintf("hook %d, LeaseLosses %d", lost, a.LeaseLosses())
+		owned, lost, _ := hooks.get()
+		return lost >= 1 && a.LeaseLosses() >= 1 && owned == 0, fmt.Sprintf("hook %d, LeaseLosses %d, owned %d", lost, a.LeaseLosses(), owned)
 	})
 }
 
