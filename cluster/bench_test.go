@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,4 +120,49 @@ func BenchmarkRequestsAtRest(b *testing.B) {
 			b.Errorf("%s: surplus %v, %d lease losses during the measurement", r.Name(), s, r.LeaseLosses())
 		}
 	}
+}
+
+// BenchmarkTakeoverAfterKill measures, over 10 kills, the time from
+// kill -9 of a replica process to the other replica owning all of its
+// environments, with a lease TTL of 2s (GITFLEET_BENCH_TTL changes it).
+// Skipped with -short:
+//
+//	CI=true go test -run '^$' -bench TakeoverAfterKill -benchtime 1x ./cluster/
+func BenchmarkTakeoverAfterKill(b *testing.B) {
+	if testing.Short() {
+		b.Skip("10 kills of a replica process")
+	}
+	ttl := 2 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("GITFLEET_BENCH_TTL")); err == nil {
+		ttl = v
+	}
+	c := etcdtest.Start(b, 1)
+	envs := envNames(4)
+	survivor := startReplica(b, testConfig(c, "/t", "b", ttl), Options{})
+	survivor.SetEnvironments(envs)
+	releaser(b, survivor)
+	const kills = 10
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var took []time.Duration
+		for k := 0; k < kills; k++ {
+			p := startReplicaProcess(b, c, "a", ttl, envs)
+			eventually(b, 60*time.Second, "2/2", func() (bool, string) {
+				return len(p.last().tokens) == 2 && len(survivor.Tokens()) == 2, fmt.Sprint(p.last().tokens, survivor.Tokens())
+			})
+			killed := time.Now()
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+			eventually(b, 10*ttl, "the survivor owns all four", func() (bool, string) {
+				return len(survivor.Tokens()) == 4, fmt.Sprint(survivor.Tokens())
+			})
+			took = append(took, time.Since(killed))
+		}
+		sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+		b.ReportMetric(float64(took[kills/2].Milliseconds()), "median-ms")
+		b.ReportMetric(float64(took[kills-1].Milliseconds()), "max-ms")
+		b.ReportMetric(ttl.Seconds(), "ttl-s")
+		b.Logf("takeover after kill -9 (TTL %s): %v", ttl, took)
+	}
+	b.ReportMetric(0, "ns/op")
 }

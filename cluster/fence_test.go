@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,9 +64,6 @@ func TestFenceScriptRefusesLowerTokens(t *testing.T) {
 		t.Run(filepath.Base(shell)+"-"+lock, func(t *testing.T) {
 			dir := t.TempDir()
 			fence := filepath.Join(dir, ".gitfleet", "fence")
-			call := func(token int64, marker string) (int, string) {
-				return fenceRun(shell, lock, dir, FenceCall(fence, "production", token)+" touch "+shellQuote(marker))
-			}
 			steps := []struct {
 				token  int64
 				marker string
@@ -78,19 +76,32 @@ func TestFenceScriptRefusesLowerTokens(t *testing.T) {
 				{249, "stale2", FenceRefused},
 				{251, "newest", 0},
 			}
+			// One shell for every call, as the executor's long-lived shell.
+			var script strings.Builder
 			for _, s := range steps {
-				code, stderr := call(s.token, s.marker)
+				fmt.Fprintf(&script, "%s touch %s 2>>stderr; echo $? >>codes\n", FenceCall(fence, "production", s.token), s.marker)
+			}
+			if code, stderr := fenceRun(shell, lock, dir, script.String()); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			codes, _ := os.ReadFile(filepath.Join(dir, "codes"))
+			stderr, _ := os.ReadFile(filepath.Join(dir, "stderr"))
+			got := strings.Fields(string(codes))
+			if len(got) != len(steps) {
+				t.Fatalf("%d exit codes, want %d: %s", len(got), len(steps), stderr)
+			}
+			for i, s := range steps {
 				_, statErr := os.Stat(filepath.Join(dir, s.marker))
 				ran := statErr == nil
-				if code != s.want {
-					t.Errorf("token %d: exit %d (%s), want %d", s.token, code, stderr, s.want)
+				if got[i] != strconv.Itoa(s.want) {
+					t.Errorf("token %d: exit %s, want %d", s.token, got[i], s.want)
 				}
 				if ran != (s.want == 0) {
 					t.Errorf("token %d: command ran=%v, want %v", s.token, ran, s.want == 0)
 				}
-				if s.want == FenceRefused && !strings.Contains(stderr, "refused") {
-					t.Errorf("token %d: stderr %q does not say refused", s.token, stderr)
-				}
+			}
+			if n := strings.Count(string(stderr), "refused"); n != 2 {
+				t.Errorf("stderr says refused %d times, want 2: %s", n, stderr)
 			}
 			stored, _ := os.ReadFile(filepath.Join(fence, "production.token"))
 			if strings.TrimSpace(string(stored)) != "251" {

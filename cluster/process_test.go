@@ -70,7 +70,7 @@ type ownedLine struct {
 	tokens map[string]int64
 }
 
-func startReplicaProcess(t *testing.T, c *etcdtest.Cluster, name string, ttl time.Duration, envs []string) *replicaProcess {
+func startReplicaProcess(t testing.TB, c *etcdtest.Cluster, name string, ttl time.Duration, envs []string) *replicaProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "GITFLEET_CLUSTER_HELPER=1", "GITFLEET_CLUSTER_NAME="+name,
@@ -147,6 +147,7 @@ func (p *replicaProcess) since(t time.Time) []ownedLine {
 // Then kill -9 of it: its keys outlive it until the TTL, then the other
 // owns everything.
 func TestPausedReplicaWakesUpOwningNothing(t *testing.T) {
+	t.Parallel() // most of it is waiting for leases to expire
 	c := etcdtest.Start(t, 1)
 	envs := envNames(4)
 	ttl := 2 * time.Second

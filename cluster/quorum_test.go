@@ -15,6 +15,7 @@ import (
 // well (quorum lost) every ownership ends within about the TTL; when the
 // quorum is back, every environment is owned again with new tokens.
 func TestEtcdMemberLossAndQuorumLoss(t *testing.T) {
+	t.Parallel() // most of it is waiting for leases to expire
 	c := etcdtest.Start(t, 3)
 	envs := envNames(4)
 	ttl := 3 * time.Second

@@ -67,6 +67,7 @@ func TestTwoReplicasShareFourEnvironments(t *testing.T) {
 // TestThirdReplicaTakesItsShareOnlyAtRelease: a replica joining makes the
 // others' surplus visible, but takes nothing until Release hands it over.
 func TestThirdReplicaTakesItsShareOnlyAtRelease(t *testing.T) {
+	t.Parallel() // most of it is waiting for leases to expire
 	c := etcdtest.Start(t, 1)
 	envs := envNames(4)
 	ttl := 2 * time.Second
@@ -140,6 +141,7 @@ func TestCloseHandsOverWithoutWaitingForTTL(t *testing.T) {
 // without resigning (its client closed, as by kill -9) keeps its keys in
 // etcd until the TTL; then the other takes everything.
 func TestCrashedReplicaIsTakenOverAfterTTL(t *testing.T) {
+	t.Parallel() // most of it is waiting for leases to expire
 	c := etcdtest.Start(t, 1)
 	envs := envNames(4)
 	ttl := 2 * time.Second
@@ -255,5 +257,32 @@ func TestSetEnvironmentsRefusesBadNames(t *testing.T) {
 		tokens := a.Tokens()
 		_, ok := tokens["web"]
 		return ok && len(tokens) == 1, fmt.Sprint(tokens)
+	})
+}
+
+// TestSecondReplicaWithTheSameNameWaits: a name in use is refused until
+// its holder resigns, so two processes never act as one replica.
+func TestSecondReplicaWithTheSameNameWaits(t *testing.T) {
+	t.Parallel() // most of it is waiting for leases to expire
+	c := etcdtest.Start(t, 1)
+	first := startReplica(t, testConfig(c, "/t", "a", 2*time.Second), Options{})
+	first.SetEnvironments([]string{"web"})
+	eventually(t, 20*time.Second, "the first owns web", func() (bool, string) {
+		_, ok := first.Owned("web")
+		return ok, "not owned"
+	})
+	second := startReplica(t, testConfig(c, "/t", "a", 2*time.Second), Options{})
+	second.SetEnvironments([]string{"web"})
+	time.Sleep(2*time.Second + 500*time.Millisecond) // past the TTL: the first renews, the second retries
+	if n := len(second.Tokens()); n != 0 || len(second.Replicas()) != 0 {
+		t.Fatalf("the second replica named a registered (sees %v) and owns %d environments", second.Replicas(), n)
+	}
+	if _, ok := first.Owned("web"); !ok {
+		t.Fatal("the first lost web to a replica of the same name")
+	}
+	first.Close(context.Background())
+	eventually(t, 30*time.Second, "the second owns web", func() (bool, string) {
+		_, ok := second.Owned("web")
+		return ok, fmt.Sprint(second.Replicas())
 	})
 }
