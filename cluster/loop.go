@@ -20,6 +20,11 @@ var errNameInUse = errors.New("replica name in use by another lease")
 // and a new session (a new lease) is made with capped, jittered backoff.
 func (r *Replica) run(ctx context.Context) {
 	defer close(r.done)
+	select {
+	case <-ctx.Done():
+		return
+	case <-r.ready:
+	}
 	delay := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -60,7 +65,6 @@ func (r *Replica) epoch(ctx context.Context) error {
 		return err
 	}
 	r.mu.Lock()
-	r.lease = s.id
 	r.old = append(r.old, s.id)
 	if len(r.old) > maxOldLeases {
 		r.old = r.old[len(r.old)-maxOldLeases:]
@@ -119,10 +123,10 @@ func (r *Replica) endSession(s *session) {
 // are left to expire.
 const maxOldLeases = 8
 
-// revokeOld revokes the leases of earlier sessions (all but the current
-// one, which is revoked by Close): a lost renewal answer, or a leader
-// change that extended them, can keep their keys, and this replica's
-// registration, alive after this replica stopped trusting them.
+// revokeOld revokes the leases of earlier sessions: a lost renewal
+// answer, or a leader change that extended them, can keep their keys, and
+// this replica's registration, alive after this replica stopped trusting
+// them.
 func (r *Replica) revokeOld(ctx context.Context) {
 	r.mu.Lock()
 	old := append([]clientv3.LeaseID(nil), r.old...)

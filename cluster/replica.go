@@ -46,12 +46,14 @@ type Replica struct {
 	old         []clientv3.LeaseID // leases granted and maybe not yet gone
 	losses      int
 	closing     bool
+	started     bool // SetEnvironments was called
 	published   struct {
 		owned       int
 		owners      map[string]string
 		fingerprint string
 	}
 
+	ready   chan struct{} // closed by the first SetEnvironments
 	kick    chan struct{}
 	changed chan struct{}
 	cancel  context.CancelFunc
@@ -69,9 +71,10 @@ type owner struct {
 var ErrNotOwner = errors.New("not the owner")
 
 // Start validates cfg (with defaults set), connects to etcd and starts the
-// replica in the background: it registers, follows the other replicas and
-// takes its share of the environments given to SetEnvironments. Errors
-// reaching etcd after Start are retried with backoff, never returned.
+// replica in the background. At the first SetEnvironments it registers
+// (so the others count it only once it knows the desired state), follows
+// the other replicas and takes its share. Errors reaching etcd after
+// Start are retried with backoff, never returned.
 func Start(ctx context.Context, cfg Config, opts Options) (*Replica, error) {
 	cfg = cfg.WithDefaults(os.Hostname)
 	if err := cfg.Validate(); err != nil {
@@ -96,7 +99,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Replica, error) {
 		replicas: map[string]bool{}, owners: map[string]owner{}, keyRev: map[string]int64{},
 		mine: map[string]int64{}, target: map[string]bool{}, freeSince: map[string]time.Time{},
 		requests: map[string]map[string]Request{},
-		kick:     make(chan struct{}, 1), changed: make(chan struct{}, 1), done: make(chan struct{}),
+		ready:    make(chan struct{}), kick: make(chan struct{}, 1), changed: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	r.state = newState(client, r.keys, r.name, opts)
 	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -121,6 +124,10 @@ func (r *Replica) SetEnvironments(envs []string) error {
 	sorted := uniqueSorted(envs)
 	r.mu.Lock()
 	r.envs, r.dirty, r.ownersDirty = sorted, true, true
+	if !r.started {
+		r.started = true
+		close(r.ready)
+	}
 	r.mu.Unlock()
 	r.poke(r.kick)
 	return nil
@@ -225,20 +232,21 @@ func (r *Replica) Close(ctx context.Context) error {
 	}
 	r.closing = true
 	clear(r.mine)
-	lease := r.lease
 	r.mu.Unlock()
 	r.cancel()
 	<-r.done
+	r.mu.Lock()
+	leases := append([]clientv3.LeaseID(nil), r.old...)
+	r.mu.Unlock()
 	var err error
-	if lease != clientv3.NoLease {
+	for i := len(leases) - 1; i >= 0; i-- { // the newest holds the owner keys
 		cctx, cancel := context.WithTimeout(ctx, r.ttl)
-		_, err = r.client.Revoke(cctx, lease)
+		_, rerr := r.client.Revoke(cctx, leases[i])
 		cancel()
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			err = nil // expired already
-		}
-		if err != nil {
-			err = fmt.Errorf("cluster: resign %s: %w", r.name, err)
+		if rerr != nil && !errors.Is(rerr, rpctypes.ErrLeaseNotFound) {
+			// etcd does not answer: the leases expire after the TTL.
+			err = fmt.Errorf("cluster: resign %s: lease %x: %w", r.name, int64(leases[i]), rerr)
+			break
 		}
 	}
 	r.opts.Hooks.Owned(0)

@@ -12,13 +12,16 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// settle starts replicas named names on c and waits until each sees all of
-// them, then gives them envs: the first assignment is then the final one.
+// settle starts replicas named names on c with no environments and waits
+// until each sees all of them, then gives them envs: the first assignment
+// is then the final one.
 func settle(t *testing.T, c *etcdtest.Cluster, prefix string, ttl time.Duration, envs []string, names ...string) []*Replica {
 	t.Helper()
 	var rs []*Replica
 	for _, n := range names {
-		rs = append(rs, startReplica(t, testConfig(c, prefix, n, ttl), Options{}))
+		r := startReplica(t, testConfig(c, prefix, n, ttl), Options{})
+		r.SetEnvironments(nil) // registers, owns nothing
+		rs = append(rs, r)
 	}
 	for _, r := range rs {
 		eventually(t, 20*time.Second, r.Name()+" sees every replica", func() (bool, string) {
@@ -37,11 +40,16 @@ func settle(t *testing.T, c *etcdtest.Cluster, prefix string, ttl time.Duration,
 func TestTwoReplicasShareFourEnvironments(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	envs := envNames(4)
+	// A replica that does not know the desired state yet does not count.
+	startReplica(t, testConfig(c, "/t", "c", 3*time.Second), Options{})
 	rs := settle(t, c, "/t", 3*time.Second, envs, "a", "b")
 	eventually(t, 20*time.Second, "2/2", func() (bool, string) {
 		counts, ok, why := shares(envs, rs...)
 		return ok && reflect.DeepEqual(counts, []int{2, 2}), why
 	})
+	if got := rs[0].Replicas(); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Errorf("a sees replicas %v, want a and b: c has no desired state yet", got)
+	}
 	want := Assign(envs, []string{"a", "b"})
 	for _, r := range rs {
 		for _, e := range want[r.Name()] {
@@ -149,6 +157,8 @@ func TestCrashedReplicaIsTakenOverAfterTTL(t *testing.T) {
 	var hooks counters
 	a := startReplica(t, testConfig(c, "/t", "a", ttl), Options{Client: crashClient, Hooks: hooks.hooks()})
 	b := startReplica(t, testConfig(c, "/t", "b", ttl), Options{})
+	a.SetEnvironments(nil)
+	b.SetEnvironments(nil)
 	eventually(t, 20*time.Second, "both registered", func() (bool, string) {
 		return len(a.Replicas()) == 2 && len(b.Replicas()) == 2, fmt.Sprint(a.Replicas(), b.Replicas())
 	})
