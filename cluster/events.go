@@ -57,7 +57,9 @@ func (r *Replica) applyOwners(evs []*clientv3.Event) {
 	}
 }
 
-// applyRequests follows the requests of every environment.
+// applyRequests follows the requests of every environment, keeping at
+// most 2*MaxPending per environment in memory (Submit keeps to MaxPending;
+// a writer that bypasses it cannot make the replica grow without bound).
 func (r *Replica) applyRequests(evs []*clientv3.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -72,6 +74,10 @@ func (r *Replica) applyRequests(evs []*clientv3.Event) {
 			if len(r.requests[env]) == 0 {
 				delete(r.requests, env)
 			}
+			continue
+		}
+		if len(ev.Kv.Value) > MaxRequest || len(r.requests[env]) >= 2*MaxPending {
+			r.log.Warn("request ignored: too large, or too many waiting", "environment", env, "key", clip(key))
 			continue
 		}
 		req, err := requestOf(env, ev.Kv)

@@ -9,7 +9,9 @@ import (
 
 // Hooks let the metrics package follow the replica without this package
 // knowing Prometheus. A nil hook is a no-op. Hooks are called from the
-// replica's goroutine and must not block or call back into the Replica.
+// replica's goroutine and from callers of Check, State and Close: they
+// must be safe for concurrent use, must not block and must not call back
+// into the Replica.
 type Hooks struct {
 	// Owned is called with the number of environments this replica owns
 	// each time it changes (gitfleet_cluster_environments_owned).

@@ -296,3 +296,39 @@ func TestSecondReplicaWithTheSameNameWaits(t *testing.T) {
 		return ok, fmt.Sprint(second.Replicas())
 	})
 }
+
+// TestEnvironmentLeftFreeIsTakenAfterTTLWithinTheCeiling: an environment
+// whose assigned replica does not take it (it does not know it yet) is
+// taken after a TTL by a replica with room below ceil(E/R), and no more.
+func TestEnvironmentLeftFreeIsTakenAfterTTLWithinTheCeiling(t *testing.T) {
+	t.Parallel() // most of it is waiting for leases to expire
+	c := etcdtest.Start(t, 1)
+	ttl := 2 * time.Second
+	envs := []string{"x1", "x2", "x3"}
+	rs := settle(t, c, "/t", ttl, nil, "a", "b")
+	a, b := rs[0], rs[1]
+	// b knows three environments, a none: b's quota is 1 (a, first by
+	// name, is given 2) and the ceiling is 2.
+	if err := b.SetEnvironments(envs); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "b owns its share", func() (bool, string) {
+		return len(b.Tokens()) >= 1, fmt.Sprint(b.Tokens())
+	})
+	if n := len(b.Tokens()); n != 1 {
+		t.Fatalf("b owns %d environments at once, want its quota 1", n)
+	}
+	eventually(t, 10*ttl, "b takes one more after the TTL", func() (bool, string) {
+		return len(b.Tokens()) == 2, fmt.Sprint(b.Tokens())
+	})
+	time.Sleep(ttl + 500*time.Millisecond)
+	if n := len(b.Tokens()); n != 2 {
+		t.Errorf("b owns %d environments, want at most the ceiling 2", n)
+	}
+	if n := len(a.Tokens()); n != 0 {
+		t.Errorf("a owns %d environments it does not know", n)
+	}
+	if s := b.Surplus(); len(s) != 1 {
+		t.Errorf("b's surplus %v, want the environment taken beyond its share", s)
+	}
+}
