@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/transport/local"
+
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -59,7 +62,7 @@ func testConfigLane(t *testing.T, x *executor.Executor, srv *spec.Server, root s
 			t.Fatalf("%s exists before it was written", p)
 		}
 	}
-	err = x.ApplyConfig(ctx, executor.ConfigRequest{Environment: "prod", Server: srv, Files: files, OnChange: env.Config.OnChange, Log: slog.New(slog.DiscardHandler)})
+	err = x.ApplyConfig(ctx, fleet.ConfigRequest{Environment: "prod", Server: srv, Files: files, OnChange: env.Config.OnChange, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,7 @@ func testConfigLane(t *testing.T, x *executor.Executor, srv *spec.Server, root s
 		}
 	}
 	// A failing onChange is an error with its output.
-	err = x.ApplyConfig(ctx, executor.ConfigRequest{Environment: "prod", Server: srv, Files: files[:1], OnChange: "echo cannot reload >&2; exit 4", Log: slog.New(slog.DiscardHandler)})
+	err = x.ApplyConfig(ctx, fleet.ConfigRequest{Environment: "prod", Server: srv, Files: files[:1], OnChange: "echo cannot reload >&2; exit 4", Log: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "cannot reload") {
 		t.Errorf("failing onChange: %v", err)
 	}
@@ -98,7 +101,7 @@ func testConfigLane(t *testing.T, x *executor.Executor, srv *spec.Server, root s
 func TestConfigLaneLocal(t *testing.T) {
 	root := t.TempDir()
 	srv := &spec.Server{Name: "web-1", Host: "127.0.0.11"}
-	testConfigLane(t, &executor.Executor{T: &executor.Local{Root: root}, ConfigRoots: []string{"/srv/etc"}}, srv, filepath.Join(root, "web-1", "srv"))
+	testConfigLane(t, &executor.Executor{T: &local.Local{Root: root}, ConfigRoots: []string{"/srv/etc"}}, srv, filepath.Join(root, "web-1", "srv"))
 }
 
 func TestConfigLaneSSH(t *testing.T) {

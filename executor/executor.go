@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
 )
@@ -21,7 +22,7 @@ import (
 type Transport interface {
 	// Inspect reads the state of every deployTo on the server at once.
 	// An error means the server could not be reached or read at all.
-	Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*AppState, error)
+	Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*fleet.AppState, error)
 	// Stage places the tree at <deployTo>/releases/<id>, written under a
 	// temporary name and renamed when complete. Staging a release that is
 	// already there does nothing.
@@ -30,7 +31,7 @@ type Transport interface {
 	// removes it when id is "".
 	Switch(ctx context.Context, srv *spec.Server, deployTo, id string) error
 	// WriteMarker replaces <deployTo>/.gitfleet/state.json atomically.
-	WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *Marker) error
+	WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *fleet.Marker) error
 	// Run runs a shell command on the server in dir, with extra environment
 	// variables, and returns its combined output.
 	Run(ctx context.Context, srv *spec.Server, dir string, env []string, command string) ([]byte, error)
@@ -53,16 +54,6 @@ type Executor struct {
 	ConfigRoots []string
 }
 
-// Request is one server step of a rollout.
-type Request struct {
-	Environment string
-	App         *spec.App
-	Server      *spec.Server
-	Release     Release
-	Revision    string
-	Log         *slog.Logger // carries environment, app, revision, server
-}
-
 func (x *Executor) now() time.Time {
 	if x.Now != nil {
 		return x.Now()
@@ -71,8 +62,8 @@ func (x *Executor) now() time.Time {
 }
 
 // Observe inspects the deployTo of every app on one server.
-func (x *Executor) Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) ServerState {
-	st := ServerState{Server: srv.Name}
+func (x *Executor) Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) fleet.ServerState {
+	st := fleet.ServerState{Server: srv.Name}
 	dirs := make([]string, len(apps))
 	for i, a := range apps {
 		dirs[i] = a.DeployTo
@@ -82,19 +73,19 @@ func (x *Executor) Observe(ctx context.Context, srv *spec.Server, apps []*spec.A
 		st.Err = err
 		return st
 	}
-	st.Apps = make(map[string]*AppState, len(apps))
+	st.Apps = make(map[string]*fleet.AppState, len(apps))
 	for _, a := range apps {
 		if s := byDir[a.DeployTo]; s != nil {
 			st.Apps[a.Name] = s
 		} else {
-			st.Apps[a.Name] = &AppState{}
+			st.Apps[a.Name] = &fleet.AppState{}
 		}
 	}
 	return st
 }
 
 // Stage distributes the release to the server.
-func (x *Executor) Stage(ctx context.Context, r Request) error {
+func (x *Executor) Stage(ctx context.Context, r fleet.Request) error {
 	if err := x.T.Stage(ctx, r.Server, r.App.DeployTo, r.Release.ID, r.Release.Tree); err != nil {
 		return fmt.Errorf("stage %s %s on %s: %w", r.App.Name, r.Release.Version, r.Server.Name, err)
 	}
@@ -107,7 +98,7 @@ func (x *Executor) Stage(ctx context.Context, r Request) error {
 // release it had (and its activate command run again), so it stays on a whole
 // release that worked; the failure is recorded so that the same release is
 // not retried at the same revision.
-func (x *Executor) Activate(ctx context.Context, r Request) error {
+func (x *Executor) Activate(ctx context.Context, r fleet.Request) error {
 	fail := func(step string, err error) error {
 		return fmt.Errorf("activate %s %s on %s: %s: %w", r.App.Name, r.Release.Version, r.Server.Name, step, err)
 	}
@@ -118,14 +109,14 @@ func (x *Executor) Activate(ctx context.Context, r Request) error {
 	}
 	st := states[dt]
 	if st == nil {
-		st = &AppState{}
+		st = &fleet.AppState{}
 	}
 	if !st.IsStaged(r.Release.ID) {
 		return fail("check", fmt.Errorf("%s: %w", r.Release.ID, ErrNotStaged))
 	}
 	m := st.Marker
 	if m == nil {
-		m = &Marker{}
+		m = &fleet.Marker{}
 	}
 	m.App, m.Environment = r.App.Name, r.Environment
 	prev := st.Current
@@ -142,7 +133,7 @@ func (x *Executor) Activate(ctx context.Context, r Request) error {
 	if prev != "" && !st.IsStaged(prev) {
 		prev = "" // nothing whole to go back to
 	}
-	m.Pending = &Attempt{Release: r.Release.ID, Previous: prev, Revision: r.Revision, At: x.now()}
+	m.Pending = &fleet.Attempt{Release: r.Release.ID, Previous: prev, Revision: r.Revision, At: x.now()}
 	if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
 		return fail("write state", err)
 	}
@@ -185,7 +176,7 @@ func (x *Executor) RunCommand(ctx context.Context, srv *spec.Server, env []strin
 
 // Check runs the app's health check against the release current points
 // to (r.Release), as a server is put back into its load balancer.
-func (x *Executor) Check(ctx context.Context, r Request) error {
+func (x *Executor) Check(ctx context.Context, r fleet.Request) error {
 	h := r.App.Health
 	if h == nil {
 		return nil
@@ -201,7 +192,7 @@ func (x *Executor) Check(ctx context.Context, r Request) error {
 // to (still staged there): switch, activate command and health check, and
 // the marker records r.Release as failed at this revision for the reason
 // given, stopping the rollout (so it is held, not retried).
-func (x *Executor) RollBack(ctx context.Context, r Request, to, reason string) error {
+func (x *Executor) RollBack(ctx context.Context, r fleet.Request, to, reason string) error {
 	fail := func(step string, err error) error {
 		return fmt.Errorf("roll back %s on %s to %s: %s: %w", r.App.Name, r.Server.Name, to, step, err)
 	}
@@ -216,12 +207,12 @@ func (x *Executor) RollBack(ctx context.Context, r Request, to, reason string) e
 	}
 	m := st.Marker
 	if m == nil {
-		m = &Marker{}
+		m = &fleet.Marker{}
 	}
 	m.App, m.Environment = r.App.Name, r.Environment
-	back := Release{ID: to, Version: VersionOf(to)}
+	back := fleet.Release{ID: to, Version: fleet.VersionOf(to)}
 	if st.Current != to {
-		m.Pending = &Attempt{Release: to, Previous: st.Current, Revision: r.Revision, At: x.now()}
+		m.Pending = &fleet.Attempt{Release: to, Previous: st.Current, Revision: r.Revision, At: x.now()}
 		if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
 			return fail("write state", err)
 		}
@@ -235,7 +226,7 @@ func (x *Executor) RollBack(ctx context.Context, r Request, to, reason string) e
 	se := x.bringUp(ctx, rb, back, r.Release.ID)
 	m.Pending = nil
 	m.Release, m.Commit, m.Revision, m.ActivatedAt = to, "", r.Revision, x.now()
-	m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason, StopsRollout: true}
+	m.Failed = &fleet.Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason, StopsRollout: true}
 	if err := x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m); err != nil {
 		return fail("write state", err)
 	}
@@ -247,18 +238,18 @@ func (x *Executor) RollBack(ctx context.Context, r Request, to, reason string) e
 
 // MarkRolloutFailed records on the server that r.Release stopped its
 // rollout at this revision, keeping the error already recorded if any.
-func (x *Executor) MarkRolloutFailed(ctx context.Context, r Request, reason string) error {
+func (x *Executor) MarkRolloutFailed(ctx context.Context, r fleet.Request, reason string) error {
 	dt := r.App.DeployTo
 	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
 	if err != nil {
 		return err
 	}
-	m := &Marker{App: r.App.Name, Environment: r.Environment}
+	m := &fleet.Marker{App: r.App.Name, Environment: r.Environment}
 	if st := states[dt]; st != nil && st.Marker != nil {
 		m = st.Marker
 	}
 	if m.Failed == nil || m.Failed.Release != r.Release.ID || m.Failed.Revision != r.Revision {
-		m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason}
+		m.Failed = &fleet.Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason}
 	}
 	m.Failed.StopsRollout = true
 	return x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m)
@@ -287,7 +278,7 @@ type stepError struct {
 
 // bringUp runs the activate command and the health check for a release that
 // current already points to.
-func (x *Executor) bringUp(ctx context.Context, r Request, rel Release, prev string) *stepError {
+func (x *Executor) bringUp(ctx context.Context, r fleet.Request, rel fleet.Release, prev string) *stepError {
 	dir := path.Join(r.App.DeployTo, "releases", rel.ID)
 	env := x.commandEnv(r, rel, prev)
 	if cmd := r.App.Activate; cmd != "" {
@@ -307,7 +298,7 @@ func (x *Executor) bringUp(ctx context.Context, r Request, rel Release, prev str
 	return nil
 }
 
-func (x *Executor) health(ctx context.Context, r Request, dir string, env []string, h *spec.Health) error {
+func (x *Executor) health(ctx context.Context, r fleet.Request, dir string, env []string, h *spec.Health) error {
 	var last error
 	for attempt := 1; attempt <= h.Attempts; attempt++ {
 		if attempt > 1 {
@@ -334,7 +325,7 @@ func (x *Executor) health(ctx context.Context, r Request, dir string, env []stri
 
 // probe runs one health check: the command on the server, or an HTTP GET
 // or TCP connection from the daemon.
-func (x *Executor) probe(ctx context.Context, r Request, dir string, env []string, h *spec.Health) ([]byte, error) {
+func (x *Executor) probe(ctx context.Context, r fleet.Request, dir string, env []string, h *spec.Health) ([]byte, error) {
 	host := r.Server.Host
 	if host == "" {
 		host = r.Server.Name
@@ -369,7 +360,7 @@ func (x *Executor) probe(ctx context.Context, r Request, dir string, env []strin
 }
 
 // revert puts the server back on the release it had, or on none.
-func (x *Executor) revert(ctx context.Context, r Request, prev string) {
+func (x *Executor) revert(ctx context.Context, r fleet.Request, prev string) {
 	// Going back must not be cut short by the cancellation that may have
 	// caused the failure.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.App.ActivateTimeout+30*time.Second)
@@ -383,7 +374,7 @@ func (x *Executor) revert(ctx context.Context, r Request, prev string) {
 		return
 	}
 	r.Log.Warn("switched back after failed activation", "release", prev)
-	back := Release{ID: prev, Version: VersionOf(prev)}
+	back := fleet.Release{ID: prev, Version: fleet.VersionOf(prev)}
 	if r.App.Activate == "" {
 		return
 	}
@@ -399,13 +390,13 @@ func (x *Executor) revert(ctx context.Context, r Request, prev string) {
 // retried at the same revision. An activation cut short by cancellation
 // (the daemon told to stop at once) is no verdict on the release: only the
 // pending attempt is cleared, and the next pass tries again.
-func (x *Executor) recordFailure(ctx context.Context, r Request, m *Marker, err error) {
+func (x *Executor) recordFailure(ctx context.Context, r fleet.Request, m *fleet.Marker, err error) {
 	cancelled := ctx.Err() != nil
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	m.Pending = nil
 	if !cancelled {
-		m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: err.Error()}
+		m.Failed = &fleet.Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: err.Error()}
 	}
 	if werr := x.T.WriteMarker(ctx, r.Server, r.App.DeployTo, m); werr != nil {
 		r.Log.Error("record failed activation", "err", werr)
@@ -414,7 +405,7 @@ func (x *Executor) recordFailure(ctx context.Context, r Request, m *Marker, err 
 
 // commandEnv is what activate and health commands find in their
 // environment.
-func (x *Executor) commandEnv(r Request, rel Release, prev string) []string {
+func (x *Executor) commandEnv(r fleet.Request, rel fleet.Release, prev string) []string {
 	return []string{
 		"GITFLEET_ENVIRONMENT=" + r.Environment,
 		"GITFLEET_APP=" + r.App.Name,

@@ -5,16 +5,17 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
 // Database is a target of the database lane: the record of what is
-// applied lives in the database itself. executor.Postgres is the real one.
+// applied lives in the database itself. db.Postgres is the real one.
 type Database interface {
 	Applied(ctx context.Context) (map[string]string, error)
-	Apply(ctx context.Context, ch executor.DBChange) (skipped bool, err error)
+	Apply(ctx context.Context, ch fleet.DBChange) (skipped bool, err error)
 }
 
 // DBFunc returns the database a Release names (gitfleet.yaml's databases).
@@ -158,7 +159,7 @@ func (ro *Rollout) database(ctx, stop context.Context, d *Desired, ch *Change, r
 				return
 			}
 		}
-		skipped, err := db.Apply(ctx, executor.DBChange{ID: c.ID, SQL: c.SQLText, Checksum: c.Checksum, Transaction: !c.NoTransaction,
+		skipped, err := db.Apply(ctx, fleet.DBChange{ID: c.ID, SQL: c.SQLText, Checksum: c.Checksum, Transaction: !c.NoTransaction,
 			Revision: d.Revision, App: ch.App, Environment: ch.Environment})
 		if err != nil {
 			fail(err)

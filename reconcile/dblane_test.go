@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/db"
+
 	"github.com/gitfleet/gitfleet/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -23,7 +24,7 @@ func TestDatabaseLane(t *testing.T) {
 	repo(t, dir, "v1")
 	c, _ := newController(t, fleet)
 	c.ConfigRoots = []string{"/srv/etc"}
-	c.DBs = func(target string) (Database, error) { return &executor.Postgres{DSN: pg.DSN}, nil }
+	c.DBs = func(target string) (Database, error) { return &db.Postgres{DSN: pg.DSN}, nil }
 	ctx := context.Background()
 	c.Update(snapshot(t, dir))
 	c.Pass(ctx, ctx, c.Desired())

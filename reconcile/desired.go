@@ -6,7 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
@@ -20,7 +21,7 @@ type Desired struct {
 	// Author is the revision's commit author (Git sources).
 	Author   string
 	Spec     *spec.Desired
-	Releases map[spec.Key]executor.Release
+	Releases map[spec.Key]fleet.Release
 	// DB are the releases' database changes with their SQL read from the
 	// repository and their checksums.
 	DB map[spec.Key][]DBChange
@@ -61,7 +62,7 @@ func ResolveWith(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher,
 	if lerr != nil {
 		return nil, lerr
 	}
-	d := &Desired{Revision: s.Revision, Origin: s.Origin, Author: s.Author, Spec: sd, Releases: map[spec.Key]executor.Release{}, artifacts: fetch}
+	d := &Desired{Revision: s.Revision, Origin: s.Origin, Author: s.Author, Spec: sd, Releases: map[spec.Key]fleet.Release{}, artifacts: fetch}
 	var errs spec.Errors
 	// Several environments often release the same version: resolve each
 	// artifact once.
@@ -105,7 +106,7 @@ func ResolveWith(ctx context.Context, s *source.Snapshot, fetch ArtifactFetcher,
 			errs = append(errs, &spec.Error{Pos: r.PosOf("version"), Msg: fmt.Sprintf("%s %s: artifact %s", r.App, r.Version, p)})
 		}
 		if len(res.problems) == 0 {
-			rel := executor.NewRelease(r.Version, res.t)
+			rel := fleet.NewRelease(r.Version, res.t)
 			rel.Commit = res.commit
 			d.Releases[r.Key()] = rel
 		}

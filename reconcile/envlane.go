@@ -10,14 +10,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
 // ConfigObservation is what the managed files of one server hold.
 type ConfigObservation struct {
-	Files map[string]executor.FileState
+	Files map[string]fleet.FileState
 	Err   error
 }
 
@@ -163,7 +164,7 @@ func (ro *Rollout) environment(ctx, stop context.Context, d *Desired, ch *Change
 					write = append(write, f)
 				}
 			}
-			err = ro.Exec.ApplyConfig(ctx, executor.ConfigRequest{Environment: env.Name, Server: srv, Files: write,
+			err = ro.Exec.ApplyConfig(ctx, fleet.ConfigRequest{Environment: env.Name, Server: srv, Files: write,
 				OnChange: env.Config.OnChange, Revision: d.Revision, Log: log.With("server", sc.Server)})
 		}
 		res.Servers[i].Step = StepApply

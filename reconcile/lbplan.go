@@ -5,22 +5,24 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/lb"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
 // LBFunc returns the driver of an environment's load balancer.
-type LBFunc func(env *spec.Environment) (executor.LoadBalancer, error)
+type LBFunc func(env *spec.Environment) (lb.Driver, error)
 
 // DefaultLBs builds the drivers from the environment's spec.
-func DefaultLBs(env *spec.Environment) (executor.LoadBalancer, error) {
-	return executor.NewLoadBalancer(env.LoadBalancer)
+func DefaultLBs(env *spec.Environment) (lb.Driver, error) {
+	return lb.New(env.LoadBalancer)
 }
 
 // LBObservation is what an environment's load balancer said, by the
 // servers' names there.
 type LBObservation struct {
-	Servers map[string]executor.LBServer
+	Servers map[string]fleet.LBServer
 	Err     error
 }
 
@@ -49,16 +51,16 @@ func ObserveLBs(ctx context.Context, lbs LBFunc, d *spec.Desired) map[string]*LB
 
 // lbOf returns a server's state in the load balancer; a server the load
 // balancer does not list is reported as missing.
-func lbOf(o *LBObservation, srv *spec.Server) (executor.LBServer, bool) {
+func lbOf(o *LBObservation, srv *spec.Server) (fleet.LBServer, bool) {
 	s, ok := o.Servers[srv.LB()]
 	return s, ok
 }
 
-func available(s executor.LBServer) bool { return s.Admin == executor.LBReady && s.Up }
+func available(s fleet.LBServer) bool { return s.Admin == fleet.LBReady && s.Up }
 
 // rolloutFailure returns the recorded failure that stopped a rollout of
 // this release at this revision on one of the servers, if any.
-func rolloutFailure(d *Desired, o *Observed, app *spec.App, rel executor.Release, targets []*spec.Server) (string, *executor.Attempt) {
+func rolloutFailure(d *Desired, o *Observed, app *spec.App, rel fleet.Release, targets []*spec.Server) (string, *fleet.Attempt) {
 	for _, srv := range targets {
 		st := o.Servers[srv.Name]
 		if st == nil || st.Err != nil {
@@ -82,7 +84,7 @@ func holdChange(st *AppStatus, why string) *Change {
 // planRolling turns the servers' changes into batches, adds servers to put
 // back into the load balancer, and holds the release when its rollout
 // failed at this revision or the load balancer cannot be read.
-func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment, app *spec.App, rel executor.Release, targets []*spec.Server, st *AppStatus, ch *Change) *Change {
+func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment, app *spec.App, rel fleet.Release, targets []*spec.Server, st *AppStatus, ch *Change) *Change {
 	if srv, f := rolloutFailure(d, o, app, rel, targets); f != nil {
 		return holdChange(st, fmt.Sprintf("rolling rollout failed at this revision (on %s: %s); held until a new commit or `gitfleet sync --retry %s %s`", srv, f.Error, env.Name, app.Name))
 	}
@@ -122,7 +124,7 @@ func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment
 			}
 			continue
 		}
-		if ls.Admin == executor.LBReady {
+		if ls.Admin == fleet.LBReady {
 			unavailable++ // down by the load balancer's checks: not ours to fix
 			continue
 		}
@@ -221,7 +223,7 @@ func liveGroup(lbo *LBObservation, g map[string][]*spec.Server, onRelease func(s
 	ready := map[string]int{}
 	for name, servers := range g {
 		for _, s := range servers {
-			if ls, ok := lbOf(lbo, s); ok && ls.Admin == executor.LBReady {
+			if ls, ok := lbOf(lbo, s); ok && ls.Admin == fleet.LBReady {
 				ready[name]++
 			}
 		}
@@ -245,7 +247,7 @@ func liveGroup(lbo *LBObservation, g map[string][]*spec.Server, onRelease func(s
 // traffic. Once the live group is on the release, the idle group (on the
 // previous release, kept for a switch back) is in sync as long as it takes
 // no traffic.
-func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environment, app *spec.App, rel executor.Release, targets []*spec.Server, st *AppStatus, ch *Change) *Change {
+func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environment, app *spec.App, rel fleet.Release, targets []*spec.Server, st *AppStatus, ch *Change) *Change {
 	lbo := o.LB[env.Name]
 	if lbo == nil || lbo.Err != nil {
 		if lbo == nil {
@@ -284,7 +286,7 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 		// Done: the idle group keeps the previous release, out of traffic.
 		ch = &Change{Lane: LaneFiles, Environment: env.Name, App: app.Name, Strategy: r.Strategy, Version: rel.Version, To: rel.ID}
 		for _, s := range g[live] {
-			if ls, _ := lbOf(lbo, s); ls.Admin != executor.LBReady {
+			if ls, _ := lbOf(lbo, s); ls.Admin != fleet.LBReady {
 				ss := status[s.Name]
 				ss.State, ss.Drift, ss.Reason = Drifted, DriftLoadBalancer, fmt.Sprintf("live group %s, but %s in the load balancer", live, ls.Admin)
 				ch.Servers = append(ch.Servers, &ServerChange{Server: s.Name, From: ss.Current, Restore: true, Reason: ss.Reason})
@@ -299,7 +301,7 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 			ss.Reason = fmt.Sprintf("idle group %s, keeps %s for a switch back", otherGroup(live), ss.Current)
 			// Drained counts as out too: a command load balancer may have
 			// no maintenance state of its own.
-			if ls, _ := lbOf(lbo, s); ls.Admin == executor.LBReady {
+			if ls, _ := lbOf(lbo, s); ls.Admin == fleet.LBReady {
 				ss.State, ss.Drift = Drifted, DriftLoadBalancer
 				ss.Reason = fmt.Sprintf("idle group %s, but %s in the load balancer", otherGroup(live), ls.Admin)
 				ch.Servers = append(ch.Servers, &ServerChange{Server: s.Name, From: ss.Current, TakeOut: true, Reason: ss.Reason})
@@ -338,7 +340,7 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 	for _, s := range g[live] {
 		if ss := status[s.Name]; ss.State != Unreachable {
 			ss.State, ss.Held = OutOfSync, false
-			ss.Reason = fmt.Sprintf("live group %s on %s until the switch to %s", live, executor.VersionOf(ss.Current), idle)
+			ss.Reason = fmt.Sprintf("live group %s on %s until the switch to %s", live, fleet.VersionOf(ss.Current), idle)
 		}
 	}
 	recount(st)

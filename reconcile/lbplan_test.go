@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -38,36 +38,36 @@ version: v2
 		t.Fatalf("load: %v", err)
 	}
 	return &Desired{Revision: rev, Origin: "test", Spec: sd,
-		Releases: map[spec.Key]executor.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2"}}}
+		Releases: map[spec.Key]fleet.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2"}}}
 }
 
 // fleet builds an observation: current release per server ("" for none,
 // "x" unreachable) and the HAProxy admin state per server ("r" ready, "r-"
 // ready but down, "d" drain, "m" maint).
-func fleet(current map[string]string, lb map[string]string) *Observed {
-	o := &Observed{Servers: map[string]*executor.ServerState{}, LB: map[string]*LBObservation{"prod": {Servers: map[string]executor.LBServer{}}}}
+func observedLB(current map[string]string, lb map[string]string) *Observed {
+	o := &Observed{Servers: map[string]*fleet.ServerState{}, LB: map[string]*LBObservation{"prod": {Servers: map[string]fleet.LBServer{}}}}
 	for name, cur := range current {
-		st := &executor.ServerState{Server: name}
+		st := &fleet.ServerState{Server: name}
 		if cur == "x" {
 			st.Err = errUnreachable
 		} else {
-			as := &executor.AppState{Current: cur, Staged: []string{oldID}}
+			as := &fleet.AppState{Current: cur, Staged: []string{oldID}}
 			if cur == newID {
 				as.Staged = append(as.Staged, newID)
 			}
-			st.Apps = map[string]*executor.AppState{"web": as}
+			st.Apps = map[string]*fleet.AppState{"web": as}
 		}
 		o.Servers[name] = st
 	}
 	for name, s := range lb {
-		ls := executor.LBServer{Admin: executor.LBReady, Up: true}
+		ls := fleet.LBServer{Admin: fleet.LBReady, Up: true}
 		switch s {
 		case "r-":
 			ls.Up = false
 		case "d":
-			ls.Admin = executor.LBDrain
+			ls.Admin = fleet.LBDrain
 		case "m":
-			ls.Admin, ls.Up = executor.LBMaint, false
+			ls.Admin, ls.Up = fleet.LBMaint, false
 		}
 		if name == "a2" {
 			name = "a2-lb"
@@ -155,7 +155,7 @@ func TestPlanRolling(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := lbDesired(t, tt.release)
-			o := fleet(tt.current, tt.lb)
+			o := observedLB(tt.current, tt.lb)
 			if tt.lb == nil {
 				o.LB["prod"].Err = errString("haproxy: no answer")
 			}
@@ -199,8 +199,8 @@ func (e errString) Error() string { return string(e) }
 
 func TestPlanRollingHeldAfterFailure(t *testing.T) {
 	d := lbDesired(t, "strategy: rolling")
-	o := fleet(allOn(oldID), lbAll("r"))
-	o.Servers["a1"].Apps["web"].Marker = &executor.Marker{Failed: &executor.Attempt{Release: newID, Revision: rev, Error: "unhealthy", StopsRollout: true}}
+	o := observedLB(allOn(oldID), lbAll("r"))
+	o.Servers["a1"].Apps["web"].Marker = &fleet.Marker{Failed: &fleet.Attempt{Release: newID, Revision: rev, Error: "unhealthy", StopsRollout: true}}
 	p := MakePlan(d, o, planNow)
 	if len(p.Changes) != 0 || !strings.Contains(p.Status[0].Note, "sync --retry prod web") {
 		t.Fatalf("got %d changes, note %q; want the release held", len(p.Changes), p.Status[0].Note)
@@ -267,7 +267,7 @@ func TestPlanParallel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := MakePlan(lbDesired(t, release), fleet(tt.current, tt.lb), planNow)
+			p := MakePlan(lbDesired(t, release), observedLB(tt.current, tt.lb), planNow)
 			st := p.Status[0]
 			if tt.wantNote != "" {
 				if len(p.Changes) != 0 || !strings.Contains(st.Note, tt.wantNote) {
@@ -311,9 +311,9 @@ func TestPlanParallel(t *testing.T) {
 
 func TestPlanTextShowsBatchesAndSwitch(t *testing.T) {
 	var b strings.Builder
-	p := MakePlan(lbDesired(t, "strategy: rolling\nrolling: {batch: 2}"), fleet(allOn(oldID), lbAll("r")), planNow)
+	p := MakePlan(lbDesired(t, "strategy: rolling\nrolling: {batch: 2}"), observedLB(allOn(oldID), lbAll("r")), planNow)
 	p.WriteText(&b)
-	p = MakePlan(lbDesired(t, "strategy: parallel"), fleet(allOn(oldID), map[string]string{"a1": "r", "a2": "r", "b1": "m", "b2": "m"}), planNow)
+	p = MakePlan(lbDesired(t, "strategy: parallel"), observedLB(allOn(oldID), map[string]string{"a1": "r", "a2": "r", "b1": "m", "b2": "m"}), planNow)
 	p.WriteText(&b)
 	out := b.String()
 	for _, want := range []string{"rolling rollout of " + newID, "batch 1: a1, a2\n", "batch 2: b1, b2\n",

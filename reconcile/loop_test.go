@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfleet/gitfleet/transport/local"
+
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/metrics"
 	"github.com/gitfleet/gitfleet/source"
@@ -53,7 +55,7 @@ func snapshot(t *testing.T, dir string) source.Update {
 func newController(t *testing.T, fleet string) (*Controller, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
 	return &Controller{
-		Exec:    &executor.Executor{T: &executor.Local{Root: fleet}, ConfigRoots: []string{"/srv/etc"}},
+		Exec:    &executor.Executor{T: &local.Local{Root: fleet}, ConfigRoots: []string{"/srv/etc"}},
 		Metrics: metrics.New(reg, "test"),
 		Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		Resync:  time.Hour, ObserveParallelism: 4, ObserveTimeout: 5 * time.Second, StageParallelism: 2,

@@ -5,30 +5,31 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
 // Executor carries out server steps. executor.Executor is the real one.
 type Executor interface {
-	Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) executor.ServerState
-	Stage(ctx context.Context, r executor.Request) error
-	Activate(ctx context.Context, r executor.Request) error
+	Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) fleet.ServerState
+	Stage(ctx context.Context, r fleet.Request) error
+	Activate(ctx context.Context, r fleet.Request) error
 	// Check health-checks the release a server is on, before it goes back
 	// into its load balancer.
-	Check(ctx context.Context, r executor.Request) error
+	Check(ctx context.Context, r fleet.Request) error
 	// RollBack returns a server to the release to and holds r.Release.
-	RollBack(ctx context.Context, r executor.Request, to, reason string) error
+	RollBack(ctx context.Context, r fleet.Request, to, reason string) error
 	// MarkRolloutFailed holds r.Release at this revision on the server.
-	MarkRolloutFailed(ctx context.Context, r executor.Request, reason string) error
+	MarkRolloutFailed(ctx context.Context, r fleet.Request, reason string) error
 	// ObserveConfig reads managed files; ApplyConfig writes them and runs
 	// the environment's onChange (the environment lane).
-	ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]executor.FileState, error)
-	ApplyConfig(ctx context.Context, r executor.ConfigRequest) error
+	ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]fleet.FileState, error)
+	ApplyConfig(ctx context.Context, r fleet.ConfigRequest) error
 	// Verify lists the files of a release on a server that differ from
 	// it; Heal puts them back and runs the activation again.
-	Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel executor.Release) ([]string, error)
-	Heal(ctx context.Context, r executor.Request, paths []string) error
+	Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel fleet.Release) ([]string, error)
+	Heal(ctx context.Context, r fleet.Request, paths []string) error
 	// RunCommand runs a command in / on a server (database lane commands).
 	RunCommand(ctx context.Context, srv *spec.Server, env []string, command string) ([]byte, error)
 }
@@ -55,7 +56,7 @@ func Observe(ctx context.Context, x Executor, d *spec.Desired, parallelism int, 
 			w.apps = append(w.apps, app)
 		}
 	}
-	o := &Observed{Servers: make(map[string]*executor.ServerState, len(order))}
+	o := &Observed{Servers: make(map[string]*fleet.ServerState, len(order))}
 	var mu sync.Mutex
 	forEach(ctx, len(order), parallelism, func(i int) {
 		w := order[i]

@@ -6,7 +6,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
@@ -21,7 +22,7 @@ import (
 //
 // The pin lives on the servers, not in the daemon: every activation records
 // the artifact's commit in the server's marker (.gitfleet/state.json,
-// executor.Marker.Commit), and each pass, having observed the fleet, takes
+// fleet.Marker.Commit), and each pass, having observed the fleet, takes
 // the commit of the earliest activation of the version among the markers it
 // read as the version's pin. This keeps the design level-triggered: a
 // restarted daemon, another replica, or one whose state directory was lost
@@ -101,7 +102,7 @@ func firstActivations(o *Observed) map[[2]string]firstActivation {
 			if m == nil || m.Commit == "" || m.Release == "" {
 				continue
 			}
-			k := [2]string{app, executor.VersionOf(m.Release)}
+			k := [2]string{app, fleet.VersionOf(m.Release)}
 			cur, ok := out[k]
 			if !ok || earlier(m.ActivatedAt, m.Commit, cur.at, cur.commit) {
 				out[k] = firstActivation{commit: m.Commit, at: m.ActivatedAt}
@@ -135,7 +136,7 @@ func PinMovedTags(ctx context.Context, d *Desired, o *Observed) (*Desired, []Tag
 	out := d
 	type found struct {
 		pin TagPin
-		rel executor.Release
+		rel fleet.Release
 	}
 	byVersion := map[[2]string]*found{}
 	for _, r := range d.Spec.Releases {
@@ -187,7 +188,7 @@ func PinMovedTags(ctx context.Context, d *Desired, o *Observed) (*Desired, []Tag
 // withPins is a copy of d whose releases and pins may be changed.
 func (d *Desired) withPins() *Desired {
 	cp := *d
-	cp.Releases = make(map[spec.Key]executor.Release, len(d.Releases))
+	cp.Releases = make(map[spec.Key]fleet.Release, len(d.Releases))
 	for k, v := range d.Releases {
 		cp.Releases[k] = v
 	}
@@ -197,15 +198,15 @@ func (d *Desired) withPins() *Desired {
 
 // pinnedRelease reads the release of version at commit and checks it like
 // any artifact.
-func pinnedRelease(ctx context.Context, fetch CommitFetcher, app *spec.App, version, commit string) (executor.Release, error) {
+func pinnedRelease(ctx context.Context, fetch CommitFetcher, app *spec.App, version, commit string) (fleet.Release, error) {
 	t, err := fetch.ArtifactAt(ctx, app.Artifact.Git, commit, app.Artifact.Path)
 	if err != nil {
-		return executor.Release{}, err
+		return fleet.Release{}, err
 	}
 	if problems := checkArtifact("commit "+commit[:12], t); len(problems) > 0 {
-		return executor.Release{}, problems[0]
+		return fleet.Release{}, problems[0]
 	}
-	rel := executor.NewRelease(version, t)
+	rel := fleet.NewRelease(version, t)
 	rel.Commit = commit
 	return rel, nil
 }

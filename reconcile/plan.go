@@ -5,7 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -185,7 +186,7 @@ func (p *Plan) Pending() int {
 
 // Observed is what the fleet held when it was looked at, by server name.
 type Observed struct {
-	Servers map[string]*executor.ServerState
+	Servers map[string]*fleet.ServerState
 	// LB is what the load balancers said, by environment.
 	LB map[string]*LBObservation
 	// Config is what the managed files of the environment lane hold, by
@@ -313,7 +314,7 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 }
 
 // planServer decides one server's standing and what to do there.
-func planServer(d *Desired, o *Observed, app *spec.App, rel executor.Release, srv *spec.Server) (*ServerStatus, *ServerChange) {
+func planServer(d *Desired, o *Observed, app *spec.App, rel fleet.Release, srv *spec.Server) (*ServerStatus, *ServerChange) {
 	ss := &ServerStatus{Server: srv.Name}
 	state := o.Servers[srv.Name]
 	if state == nil || state.Err != nil {
@@ -327,7 +328,7 @@ func planServer(d *Desired, o *Observed, app *spec.App, rel executor.Release, sr
 	}
 	as := state.Apps[app.Name]
 	if as == nil {
-		as = &executor.AppState{}
+		as = &fleet.AppState{}
 	}
 	ss.Current = as.Current
 	m := as.Marker
@@ -363,7 +364,7 @@ func planServer(d *Desired, o *Observed, app *spec.App, rel executor.Release, sr
 		return ss, nil
 	}
 	if m != nil && m.Release == as.Current && m.Commit != "" && rel.Commit != "" && m.Commit != rel.Commit &&
-		executor.VersionOf(as.Current) == rel.Version {
+		fleet.VersionOf(as.Current) == rel.Version {
 		// Same tag, other commit: the tag was moved after deployment.
 		ss.Held = true
 		ss.Reason = fmt.Sprintf("tag %s moved after deployment (deployed from commit %.12s, now at %.12s): not redeployed; release it under a new tag",
@@ -377,10 +378,10 @@ func planServer(d *Desired, o *Observed, app *spec.App, rel executor.Release, sr
 		ss.Reason = fmt.Sprintf("current points to %s, not to a release", as.CurrentTarget)
 	case as.Current == "":
 		ss.Reason = "not deployed"
-	case executor.VersionOf(as.Current) == rel.Version:
+	case fleet.VersionOf(as.Current) == rel.Version:
 		ss.Reason = fmt.Sprintf("content of %s changed", rel.Version)
 	default:
-		ss.Reason = fmt.Sprintf("version %s → %s", executor.VersionOf(as.Current), rel.Version)
+		ss.Reason = fmt.Sprintf("version %s → %s", fleet.VersionOf(as.Current), rel.Version)
 	}
 	return ss, &ServerChange{Server: srv.Name, From: from, Stage: !as.IsStaged(rel.ID), Activate: true, Reason: ss.Reason}
 }

@@ -5,7 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -32,23 +33,23 @@ func benchFleet(b *testing.B, servers int) (*Desired, *Observed) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := &Desired{Revision: "bench", Spec: sd, Releases: map[spec.Key]executor.Release{}}
+	d := &Desired{Revision: "bench", Spec: sd, Releases: map[spec.Key]fleet.Release{}}
 	for _, r := range sd.Releases {
-		d.Releases[r.Key()] = executor.Release{ID: executor.ReleaseID("v2", fmt.Sprintf("%064d", 2)), Version: "v2"}
+		d.Releases[r.Key()] = fleet.Release{ID: fleet.ReleaseID("v2", fmt.Sprintf("%064d", 2)), Version: "v2"}
 	}
-	newID := executor.ReleaseID("v2", fmt.Sprintf("%064d", 2))
-	oldID := executor.ReleaseID("v1", fmt.Sprintf("%064d", 1))
-	o := &Observed{Servers: make(map[string]*executor.ServerState, servers)}
+	newID := fleet.ReleaseID("v2", fmt.Sprintf("%064d", 2))
+	oldID := fleet.ReleaseID("v1", fmt.Sprintf("%064d", 1))
+	o := &Observed{Servers: make(map[string]*fleet.ServerState, servers)}
 	for s := 0; s < servers; s++ {
-		st := &executor.ServerState{Server: fmt.Sprintf("srv-%d", s), Apps: map[string]*executor.AppState{}}
+		st := &fleet.ServerState{Server: fmt.Sprintf("srv-%d", s), Apps: map[string]*fleet.AppState{}}
 		for a := 0; a < apps; a++ {
-			var as executor.AppState
+			var as fleet.AppState
 			switch (s*apps + a) % 10 {
 			case 0:
-				as = executor.AppState{Current: oldID, Staged: []string{oldID}}
+				as = fleet.AppState{Current: oldID, Staged: []string{oldID}}
 			case 1:
 			default:
-				as = executor.AppState{Current: newID, Staged: []string{oldID, newID}}
+				as = fleet.AppState{Current: newID, Staged: []string{oldID, newID}}
 			}
 			st.Apps[fmt.Sprintf("app-%d", a)] = &as
 		}

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -49,32 +50,32 @@ version: v2
 	}
 	return &Desired{
 		Revision: rev, Origin: "test", Spec: sd,
-		Releases: map[spec.Key]executor.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2", Commit: "2222222222222222222222222222222222222222"}},
+		Releases: map[spec.Key]fleet.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2", Commit: "2222222222222222222222222222222222222222"}},
 	}
 }
 
-func app(st *executor.AppState) executor.ServerState {
-	return executor.ServerState{Apps: map[string]*executor.AppState{"web": st}}
+func app(st *fleet.AppState) fleet.ServerState {
+	return fleet.ServerState{Apps: map[string]*fleet.AppState{"web": st}}
 }
 
-func observed(s1, s2 executor.ServerState) *Observed {
+func observed(s1, s2 fleet.ServerState) *Observed {
 	s1.Server, s2.Server = "s1", "s2"
-	return &Observed{Servers: map[string]*executor.ServerState{"s1": &s1, "s2": &s2}}
+	return &Observed{Servers: map[string]*fleet.ServerState{"s1": &s1, "s2": &s2}}
 }
 
-var inSync = app(&executor.AppState{Current: newID, Staged: []string{oldID, newID}})
+var inSync = app(&fleet.AppState{Current: newID, Staged: []string{oldID, newID}})
 
 func TestMakePlan(t *testing.T) {
 	tests := []struct {
 		name       string
-		s1         executor.ServerState
+		s1         fleet.ServerState
 		wantChange *ServerChange // for s1; nil means no change
 		wantState  SyncState
 		wantHeld   bool
 	}{
 		{
 			name:       "not deployed: stage and activate",
-			s1:         app(&executor.AppState{}),
+			s1:         app(&fleet.AppState{}),
 			wantChange: &ServerChange{Server: "s1", Stage: true, Activate: true, Reason: "not deployed"},
 			wantState:  OutOfSync,
 		},
@@ -85,65 +86,65 @@ func TestMakePlan(t *testing.T) {
 		},
 		{
 			name:       "older version active",
-			s1:         app(&executor.AppState{Current: oldID, Staged: []string{oldID}}),
+			s1:         app(&fleet.AppState{Current: oldID, Staged: []string{oldID}}),
 			wantChange: &ServerChange{Server: "s1", From: oldID, Stage: true, Activate: true, Reason: "version v1 → v2"},
 			wantState:  OutOfSync,
 		},
 		{
 			name:       "already staged: activate only",
-			s1:         app(&executor.AppState{Current: oldID, Staged: []string{oldID, newID}}),
+			s1:         app(&fleet.AppState{Current: oldID, Staged: []string{oldID, newID}}),
 			wantChange: &ServerChange{Server: "s1", From: oldID, Activate: true, Reason: "version v1 → v2"},
 			wantState:  OutOfSync,
 		},
 		{
 			name:       "same version, other content",
-			s1:         app(&executor.AppState{Current: sameVersionID, Staged: []string{sameVersionID}}),
+			s1:         app(&fleet.AppState{Current: sameVersionID, Staged: []string{sameVersionID}}),
 			wantChange: &ServerChange{Server: "s1", From: sameVersionID, Stage: true, Activate: true, Reason: "content of v2 changed"},
 			wantState:  OutOfSync,
 		},
 		{
 			name:      "unreachable: reported, not planned",
-			s1:        executor.ServerState{Err: fmt.Errorf("connection refused")},
+			s1:        fleet.ServerState{Err: fmt.Errorf("connection refused")},
 			wantState: Unreachable,
 		},
 		{
 			name: "interrupted activation is run again",
-			s1: app(&executor.AppState{Current: newID, Staged: []string{oldID, newID},
-				Marker: &executor.Marker{Pending: &executor.Attempt{Release: newID, Previous: oldID, Revision: rev}}}),
+			s1: app(&fleet.AppState{Current: newID, Staged: []string{oldID, newID},
+				Marker: &fleet.Marker{Pending: &fleet.Attempt{Release: newID, Previous: oldID, Revision: rev}}}),
 			wantChange: &ServerChange{Server: "s1", From: newID, Activate: true, Reason: "activation was interrupted"},
 			wantState:  OutOfSync,
 		},
 		{
 			name: "failed at this revision: held",
-			s1: app(&executor.AppState{Current: oldID, Staged: []string{oldID, newID},
-				Marker: &executor.Marker{Failed: &executor.Attempt{Release: newID, Revision: rev, Error: "boom"}}}),
+			s1: app(&fleet.AppState{Current: oldID, Staged: []string{oldID, newID},
+				Marker: &fleet.Marker{Failed: &fleet.Attempt{Release: newID, Revision: rev, Error: "boom"}}}),
 			wantState: OutOfSync,
 			wantHeld:  true,
 		},
 		{
 			name: "failed at an older revision: retried",
-			s1: app(&executor.AppState{Current: oldID, Staged: []string{oldID, newID},
-				Marker: &executor.Marker{Failed: &executor.Attempt{Release: newID, Revision: "rev1", Error: "boom"}}}),
+			s1: app(&fleet.AppState{Current: oldID, Staged: []string{oldID, newID},
+				Marker: &fleet.Marker{Failed: &fleet.Attempt{Release: newID, Revision: "rev1", Error: "boom"}}}),
 			wantChange: &ServerChange{Server: "s1", From: oldID, Activate: true, Reason: "version v1 → v2"},
 			wantState:  OutOfSync,
 		},
 		{
 			name: "tag moved after deployment: held, not redeployed",
-			s1: app(&executor.AppState{Current: sameVersionID, Staged: []string{sameVersionID},
-				Marker: &executor.Marker{Release: sameVersionID, Commit: "1111111111111111111111111111111111111111"}}),
+			s1: app(&fleet.AppState{Current: sameVersionID, Staged: []string{sameVersionID},
+				Marker: &fleet.Marker{Release: sameVersionID, Commit: "1111111111111111111111111111111111111111"}}),
 			wantState: OutOfSync,
 			wantHeld:  true,
 		},
 		{
 			name: "same version, other content, from a directory artifact: redeployed",
-			s1: app(&executor.AppState{Current: sameVersionID, Staged: []string{sameVersionID},
-				Marker: &executor.Marker{Release: sameVersionID}}),
+			s1: app(&fleet.AppState{Current: sameVersionID, Staged: []string{sameVersionID},
+				Marker: &fleet.Marker{Release: sameVersionID}}),
 			wantChange: &ServerChange{Server: "s1", From: sameVersionID, Stage: true, Activate: true, Reason: "content of v2 changed"},
 			wantState:  OutOfSync,
 		},
 		{
 			name:       "current changed by hand",
-			s1:         app(&executor.AppState{CurrentTarget: "/tmp/hotfix", Staged: []string{newID}}),
+			s1:         app(&fleet.AppState{CurrentTarget: "/tmp/hotfix", Staged: []string{newID}}),
 			wantChange: &ServerChange{Server: "s1", From: "/tmp/hotfix", Activate: true, Reason: "current points to /tmp/hotfix, not to a release"},
 			wantState:  OutOfSync,
 		},
@@ -193,7 +194,7 @@ func TestMakePlan(t *testing.T) {
 
 func TestMakePlanIsPure(t *testing.T) {
 	d := testDesired(t)
-	o := observed(app(&executor.AppState{Current: oldID, Staged: []string{oldID}}), app(&executor.AppState{}))
+	o := observed(app(&fleet.AppState{Current: oldID, Staged: []string{oldID}}), app(&fleet.AppState{}))
 	a, b := MakePlan(d, o, planNow), MakePlan(d, o, planNow)
 	if !reflect.DeepEqual(a, b) {
 		t.Fatal("two plans of the same inputs differ")
@@ -204,7 +205,7 @@ func TestMakePlanIsPure(t *testing.T) {
 }
 
 func TestMakePlanUnobservedServerIsUnreachable(t *testing.T) {
-	p := MakePlan(testDesired(t), &Observed{Servers: map[string]*executor.ServerState{}}, planNow)
+	p := MakePlan(testDesired(t), &Observed{Servers: map[string]*fleet.ServerState{}}, planNow)
 	if got := p.Status[0].Counts[Unreachable]; got != 2 {
 		t.Fatalf("got %d unreachable, want 2", got)
 	}
@@ -215,7 +216,7 @@ func TestMakePlanUnobservedServerIsUnreachable(t *testing.T) {
 
 func TestWriteText(t *testing.T) {
 	d := testDesired(t)
-	o := observed(app(&executor.AppState{Current: oldID, Staged: []string{oldID}}), executor.ServerState{Err: fmt.Errorf("no route to host")})
+	o := observed(app(&fleet.AppState{Current: oldID, Staged: []string{oldID}}), fleet.ServerState{Err: fmt.Errorf("no route to host")})
 	var b strings.Builder
 	if err := MakePlan(d, o, planNow).WriteText(&b); err != nil {
 		t.Fatal(err)

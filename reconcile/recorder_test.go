@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -24,14 +25,14 @@ type recorder struct {
 	hook func(call string)
 }
 
-func (r *recorder) Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) executor.ServerState {
+func (r *recorder) Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) fleet.ServerState {
 	if r.next != nil {
 		return r.next.Observe(ctx, srv, apps)
 	}
-	return executor.ServerState{Server: srv.Name, Apps: map[string]*executor.AppState{}}
+	return fleet.ServerState{Server: srv.Name, Apps: map[string]*fleet.AppState{}}
 }
 
-func (r *recorder) step(ctx context.Context, kind string, req executor.Request, real func(context.Context, executor.Request) error) error {
+func (r *recorder) step(ctx context.Context, kind string, req fleet.Request, real func(context.Context, fleet.Request) error) error {
 	call := kind + " " + req.Server.Name
 	r.mu.Lock()
 	r.calls = append(r.calls, call)
@@ -58,16 +59,16 @@ func (r *recorder) step(ctx context.Context, kind string, req executor.Request, 
 	return nil
 }
 
-func (r *recorder) Stage(ctx context.Context, req executor.Request) error {
-	var real func(context.Context, executor.Request) error
+func (r *recorder) Stage(ctx context.Context, req fleet.Request) error {
+	var real func(context.Context, fleet.Request) error
 	if r.next != nil {
 		real = r.next.Stage
 	}
 	return r.step(ctx, "stage", req, real)
 }
 
-func (r *recorder) Activate(ctx context.Context, req executor.Request) error {
-	var real func(context.Context, executor.Request) error
+func (r *recorder) Activate(ctx context.Context, req fleet.Request) error {
+	var real func(context.Context, fleet.Request) error
 	if r.next != nil {
 		real = r.next.Activate
 	}
@@ -80,24 +81,24 @@ func (r *recorder) Calls() []string {
 	return append([]string(nil), r.calls...)
 }
 
-func (r *recorder) Check(ctx context.Context, req executor.Request) error {
-	var real func(context.Context, executor.Request) error
+func (r *recorder) Check(ctx context.Context, req fleet.Request) error {
+	var real func(context.Context, fleet.Request) error
 	if r.next != nil {
 		real = r.next.Check
 	}
 	return r.step(ctx, "check", req, real)
 }
 
-func (r *recorder) RollBack(ctx context.Context, req executor.Request, to, reason string) error {
-	real := func(ctx context.Context, req executor.Request) error { return r.next.RollBack(ctx, req, to, reason) }
+func (r *recorder) RollBack(ctx context.Context, req fleet.Request, to, reason string) error {
+	real := func(ctx context.Context, req fleet.Request) error { return r.next.RollBack(ctx, req, to, reason) }
 	if r.next == nil {
 		real = nil
 	}
 	return r.step(ctx, "rollback", req, real)
 }
 
-func (r *recorder) MarkRolloutFailed(ctx context.Context, req executor.Request, reason string) error {
-	real := func(ctx context.Context, req executor.Request) error {
+func (r *recorder) MarkRolloutFailed(ctx context.Context, req fleet.Request, reason string) error {
+	real := func(ctx context.Context, req fleet.Request) error {
 		return r.next.MarkRolloutFailed(ctx, req, reason)
 	}
 	if r.next == nil {
@@ -106,19 +107,19 @@ func (r *recorder) MarkRolloutFailed(ctx context.Context, req executor.Request, 
 	return r.step(ctx, "markfailed", req, real)
 }
 
-func (r *recorder) ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]executor.FileState, error) {
+func (r *recorder) ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]fleet.FileState, error) {
 	if r.next != nil {
 		return r.next.ObserveConfig(ctx, srv, paths)
 	}
-	return map[string]executor.FileState{}, nil
+	return map[string]fleet.FileState{}, nil
 }
 
-func (r *recorder) ApplyConfig(ctx context.Context, req executor.ConfigRequest) error {
-	real := func(ctx context.Context, _ executor.Request) error { return r.next.ApplyConfig(ctx, req) }
+func (r *recorder) ApplyConfig(ctx context.Context, req fleet.ConfigRequest) error {
+	real := func(ctx context.Context, _ fleet.Request) error { return r.next.ApplyConfig(ctx, req) }
 	if r.next == nil {
 		real = nil
 	}
-	return r.step(ctx, "apply", executor.Request{Server: req.Server}, real)
+	return r.step(ctx, "apply", fleet.Request{Server: req.Server}, real)
 }
 
 func (r *recorder) RunCommand(ctx context.Context, srv *spec.Server, env []string, command string) ([]byte, error) {
@@ -128,15 +129,15 @@ func (r *recorder) RunCommand(ctx context.Context, srv *spec.Server, env []strin
 	return nil, nil
 }
 
-func (r *recorder) Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel executor.Release) ([]string, error) {
+func (r *recorder) Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel fleet.Release) ([]string, error) {
 	if r.next != nil {
 		return r.next.Verify(ctx, srv, app, rel)
 	}
 	return nil, nil
 }
 
-func (r *recorder) Heal(ctx context.Context, req executor.Request, paths []string) error {
-	real := func(ctx context.Context, req executor.Request) error { return r.next.Heal(ctx, req, paths) }
+func (r *recorder) Heal(ctx context.Context, req fleet.Request, paths []string) error {
+	real := func(ctx context.Context, req fleet.Request) error { return r.next.Heal(ctx, req, paths) }
 	if r.next == nil {
 		real = nil
 	}

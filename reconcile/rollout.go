@@ -7,7 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -165,9 +166,9 @@ func (ro *Rollout) live(ctx, stop context.Context, d *Desired, ch *Change, res *
 			r.Err = err.Error()
 		}
 	}
-	request := func(i int) executor.Request {
+	request := func(i int) fleet.Request {
 		name := ch.Servers[i].Server
-		return executor.Request{
+		return fleet.Request{
 			Environment: ch.Environment, App: app, Server: servers[name], Release: rel,
 			Revision: d.Revision, Log: log.With("server", name),
 		}

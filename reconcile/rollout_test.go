@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -27,7 +28,7 @@ func liveDesired(t *testing.T, n, parallelism int) *Desired {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Desired{Revision: rev, Spec: sd, Releases: map[spec.Key]executor.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2"}}}
+	return &Desired{Revision: rev, Spec: sd, Releases: map[spec.Key]fleet.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2"}}}
 }
 
 func liveChange(n int, stage bool) *Change {

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/lb"
+
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -35,10 +37,10 @@ type run struct {
 	res      *Result
 	env      *spec.Environment
 	app      *spec.App
-	rel      executor.Release
+	rel      fleet.Release
 	release  *spec.Release
 	log      *slog.Logger
-	lb       executor.LoadBalancer
+	lb       lb.Driver
 	servers  map[string]*spec.Server
 	mu       sync.Mutex
 	byServer map[string]int // index into res.Servers
@@ -136,14 +138,14 @@ func (u *run) failed(name string) bool {
 	return u.entry(name).Err != ""
 }
 
-func (u *run) request(name string, rel executor.Release) executor.Request {
-	return executor.Request{Environment: u.ch.Environment, App: u.app, Server: u.servers[name], Release: rel,
+func (u *run) request(name string, rel fleet.Release) fleet.Request {
+	return fleet.Request{Environment: u.ch.Environment, App: u.app, Server: u.servers[name], Release: rel,
 		Revision: u.d.Revision, Log: u.log.With("server", name)}
 }
 
 // releaseOf names a release a server already has (its From).
-func releaseOf(id string) executor.Release {
-	return executor.Release{ID: id, Version: executor.VersionOf(id)}
+func releaseOf(id string) fleet.Release {
+	return fleet.Release{ID: id, Version: fleet.VersionOf(id)}
 }
 
 // stage distributes the release to the servers of the change that lack
@@ -174,10 +176,10 @@ func (u *run) stage() {
 
 // lbWait polls the load balancer until ok says the server is there, or
 // the timeout.
-func (u *run) lbWait(name string, timeout time.Duration, what string, ok func(executor.LBServer) bool) error {
+func (u *run) lbWait(name string, timeout time.Duration, what string, ok func(fleet.LBServer) bool) error {
 	lbName := u.servers[name].LB()
 	deadline := time.Now().Add(timeout)
-	var last executor.LBServer
+	var last fleet.LBServer
 	for {
 		st, err := u.lb.Servers(u.ctx)
 		if err == nil {
@@ -207,16 +209,16 @@ func (u *run) lbWait(name string, timeout time.Duration, what string, ok func(ex
 func (u *run) takeOut(name string, drainTimeout time.Duration) error {
 	lbName := u.servers[name].LB()
 	log := u.log.With("server", name)
-	if err := u.lb.Set(u.ctx, lbName, executor.LBDrain); err != nil {
+	if err := u.lb.Set(u.ctx, lbName, fleet.LBDrain); err != nil {
 		return err
 	}
-	if err := u.lbWait(name, drainTimeout, "no sessions", func(s executor.LBServer) bool { return s.Sessions == 0 }); err != nil {
+	if err := u.lbWait(name, drainTimeout, "no sessions", func(s fleet.LBServer) bool { return s.Sessions == 0 }); err != nil {
 		if u.ctx.Err() != nil {
 			return err
 		}
 		log.Warn("drain timeout: going on with sessions left", "err", err)
 	}
-	if err := u.lb.Set(u.ctx, lbName, executor.LBMaint); err != nil {
+	if err := u.lb.Set(u.ctx, lbName, fleet.LBMaint); err != nil {
 		return err
 	}
 	log.Info("out of the load balancer", "lb_server", lbName)
@@ -227,10 +229,10 @@ func (u *run) takeOut(name string, drainTimeout time.Duration) error {
 // find it up.
 func (u *run) putBack(name string, timeout time.Duration) error {
 	lbName := u.servers[name].LB()
-	if err := u.lb.Set(u.ctx, lbName, executor.LBReady); err != nil {
+	if err := u.lb.Set(u.ctx, lbName, fleet.LBReady); err != nil {
 		return err
 	}
-	if err := u.lbWait(name, timeout, "up", func(s executor.LBServer) bool { return s.Admin == executor.LBReady && s.Up }); err != nil {
+	if err := u.lbWait(name, timeout, "up", func(s fleet.LBServer) bool { return s.Admin == fleet.LBReady && s.Up }); err != nil {
 		return err
 	}
 	u.log.Info("back in the load balancer", "server", name, "lb_server", lbName)
@@ -426,7 +428,7 @@ func (ro *Rollout) parallel(ctx, stop context.Context, d *Desired, ch *Change, r
 	}
 	forEach(stop, len(sw.Servers), len(sw.Servers), func(i int) {
 		n := sw.Servers[i]
-		if st[u.servers[n].LB()].Admin != executor.LBMaint {
+		if st[u.servers[n].LB()].Admin != fleet.LBMaint {
 			if err := u.takeOut(n, opts.DrainTimeout); err != nil {
 				u.set(n, StepDrain, err, false)
 			}

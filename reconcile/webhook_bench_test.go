@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfleet/gitfleet/transport/local"
+
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/metrics"
@@ -43,7 +45,7 @@ func BenchmarkWebhookToFirstAction(b *testing.B) {
 	fleet := b.TempDir()
 	first := make(chan struct{}, 1)
 	rec := &recorder{
-		next: &executor.Executor{T: &executor.Local{Root: fleet}},
+		next: &executor.Executor{T: &local.Local{Root: fleet}},
 		hook: func(string) {
 			select {
 			case first <- struct{}{}:

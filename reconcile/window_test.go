@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -37,12 +38,12 @@ version: v2
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Desired{Revision: rev, Spec: sd, Releases: map[spec.Key]executor.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2"}}}
+	return &Desired{Revision: rev, Spec: sd, Releases: map[spec.Key]fleet.Release{{Environment: "prod", App: "web"}: {ID: newID, Version: "v2"}}}
 }
 
 func TestPlanWindows(t *testing.T) {
 	d := windowDesired(t)
-	o := observed(app(&executor.AppState{Current: oldID, Staged: []string{oldID}}), app(&executor.AppState{Current: oldID, Staged: []string{oldID}}))
+	o := observed(app(&fleet.AppState{Current: oldID, Staged: []string{oldID}}), app(&fleet.AppState{Current: oldID, Staged: []string{oldID}}))
 	tests := []struct {
 		now      string
 		wantWait string
@@ -81,7 +82,7 @@ func TestPlanWindows(t *testing.T) {
 func TestOutsideTheWindowOnlyStages(t *testing.T) {
 	d := windowDesired(t)
 	now, _ := time.Parse(time.RFC3339, "2026-11-28T10:00:00Z")
-	p := MakePlan(d, observed(app(&executor.AppState{}), app(&executor.AppState{})), now)
+	p := MakePlan(d, observed(app(&fleet.AppState{}), app(&fleet.AppState{})), now)
 	rec := &recorder{}
 	res := testRollout(rec).Execute(context.Background(), context.Background(), d, p.Changes[0])
 	calls := rec.Calls()

@@ -5,13 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/gitfleet/gitfleet/notify"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gitfleet/gitfleet/db"
+	"github.com/gitfleet/gitfleet/notify"
+	"github.com/gitfleet/gitfleet/transport/local"
+	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
 
 	"github.com/gitfleet/gitfleet/config"
 	"github.com/gitfleet/gitfleet/executor"
@@ -26,7 +30,7 @@ import (
 func newExecutor(c *config.Config) (*executor.Executor, error) {
 	switch c.Transport.Type {
 	case "local":
-		return &executor.Executor{T: &executor.Local{Root: c.Transport.Local.Root}, ConfigRoots: c.EnvironmentFiles.Roots}, nil
+		return &executor.Executor{T: &local.Local{Root: c.Transport.Local.Root}, ConfigRoots: c.EnvironmentFiles.Roots}, nil
 	case "ssh":
 		t, err := sshTransport(c.Transport.SSH)
 		if err != nil {
@@ -230,8 +234,8 @@ func gitArtifacts(c *config.Config, dir string, readOnly bool) *source.GitArtifa
 }
 
 // sshTransport builds the SSH transport, reading its key.
-func sshTransport(c *config.SSHTransport) (*executor.SSH, error) {
-	t := &executor.SSH{
+func sshTransport(c *config.SSHTransport) (*sshtr.SSH, error) {
+	t := &sshtr.SSH{
 		User: c.User, Port: c.Port, KnownHosts: c.KnownHosts,
 		ConnectTimeout: c.ConnectTimeout, Keepalive: c.Keepalive, MaxConnects: c.MaxConnects,
 	}
@@ -281,17 +285,17 @@ func databases(c *config.Config) (reconcile.DBFunc, error) {
 	if len(c.Databases) == 0 {
 		return nil, nil
 	}
-	dbs := map[string]*executor.Postgres{}
-	for name, db := range c.Databases {
-		dsn, err := db.DSN()
+	dbs := map[string]*db.Postgres{}
+	for name, d := range c.Databases {
+		dsn, err := d.DSN()
 		if err != nil {
 			return nil, fmt.Errorf("%s: databases.%s: %w", c.File, name, err)
 		}
-		dbs[name] = &executor.Postgres{DSN: dsn}
+		dbs[name] = &db.Postgres{DSN: dsn}
 	}
 	return func(target string) (reconcile.Database, error) {
-		if db := dbs[target]; db != nil {
-			return db, nil
+		if d := dbs[target]; d != nil {
+			return d, nil
 		}
 		return nil, fmt.Errorf("database %q is not in the databases of %s", target, c.File)
 	}, nil

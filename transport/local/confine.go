@@ -1,4 +1,4 @@
-package executor
+package local
 
 import (
 	"errors"
@@ -10,7 +10,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport"
 )
 
 // localRoot is a root directory of a local server, opened with os.Root so
@@ -39,7 +41,7 @@ func (l *Local) openRoot(srv *spec.Server, root, p string, mk bool) (*localRoot,
 		return nil, err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, rootIsLink(p, root)
+		return nil, transport.RootIsLink(p, root)
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s: %s is not a directory", p, root)
@@ -52,7 +54,7 @@ func (l *Local) openRoot(srv *spec.Server, root, p string, mk bool) (*localRoot,
 	// there in between.
 	if rfi, err := r.Stat("."); err != nil || !os.SameFile(fi, rfi) {
 		r.Close()
-		return nil, rootIsLink(p, root)
+		return nil, transport.RootIsLink(p, root)
 	}
 	return &localRoot{Root: r, name: root, dir: dir}, nil
 }
@@ -65,11 +67,11 @@ func (r *localRoot) check(err error, rel string) error {
 	}
 	p := path.Join(r.name, rel)
 	if link := r.linkOut(rel); link != "" {
-		return linkLeadsOut(p, link, r.name)
+		return transport.LinkLeadsOut(p, link, r.name)
 	}
 	if strings.Contains(err.Error(), "path escapes from parent") {
 		// os.Root saw an escape that is gone by now.
-		return &RootError{Path: p, Reason: "a symbolic link on the way leads out of " + r.name}
+		return &transport.RootError{Path: p, Reason: "a symbolic link on the way leads out of " + r.name}
 	}
 	return err
 }
@@ -107,7 +109,7 @@ func (r *localRoot) linkOut(rel string) string {
 func (r *localRoot) writeAtomic(rel string, data []byte, perm fs.FileMode) error {
 	dir, base := path.Split(rel)
 	dir = path.Clean("./" + dir)
-	tmp := path.Join(dir, tmpPrefix+base+"-"+randomSuffix())
+	tmp := path.Join(dir, fleet.TmpPrefix+base+"-"+transport.RandomSuffix())
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return r.check(err, rel)

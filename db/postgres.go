@@ -1,4 +1,7 @@
-package executor
+// Package db runs the database lane's changes on PostgreSQL and reads what
+// is applied from the database itself (the table gitfleet_changes). Every
+// call is bounded: connecting by ConnectTimeout, each call by Timeout.
+package db
 
 import (
 	"context"
@@ -6,29 +9,38 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
-
-// DBChange is one database change to apply: SQL, run in a transaction
-// unless it cannot be, or nothing to run here (a command change, run on a
-// server by the caller, only recorded).
-type DBChange struct {
-	ID          string
-	SQL         string
-	Checksum    string // hex sha256 of what the change runs
-	Transaction bool
-	Revision    string
-	App         string
-	Environment string
-}
 
 // Postgres applies database changes to one PostgreSQL database and records
 // them there, in gitfleet_changes: the database is the truth about what is
 // applied.
 type Postgres struct {
-	DSN     string
-	Timeout time.Duration // bounds connecting and each statement (default 10m for changes)
+	DSN string
+	// Timeout bounds each call: reading what is applied, and applying
+	// one change, its connection included (default DefaultTimeout;
+	// databases.<name>.timeout in gitfleet.yaml).
+	Timeout time.Duration
+	// ConnectTimeout bounds connecting (default DefaultConnectTimeout,
+	// and never more than Timeout).
+	ConnectTimeout time.Duration
+}
+
+// Defaults of Postgres' bounds.
+const (
+	DefaultTimeout        = 10 * time.Minute
+	DefaultConnectTimeout = 10 * time.Second
+)
+
+// bound is ctx bounded by the Timeout.
+func (p *Postgres) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := p.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return context.WithTimeout(ctx, t)
 }
 
 const changesTable = `CREATE TABLE IF NOT EXISTS gitfleet_changes (
@@ -46,7 +58,13 @@ func (p *Postgres) connect(ctx context.Context, create bool) (*pgx.Conn, error) 
 		// pgx's message can quote the DSN: never show it.
 		return nil, errors.New("database DSN cannot be parsed")
 	}
-	cfg.ConnectTimeout = 10 * time.Second
+	cfg.ConnectTimeout = p.ConnectTimeout
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if p.Timeout > 0 && cfg.ConnectTimeout > p.Timeout {
+		cfg.ConnectTimeout = p.Timeout
+	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, redactPG(err))
@@ -77,6 +95,8 @@ func redactPG(err error) error {
 // Applied returns the recorded changes: id → checksum. It writes nothing:
 // without gitfleet_changes, nothing is applied.
 func (p *Postgres) Applied(ctx context.Context) (map[string]string, error) {
+	ctx, cancel := p.bound(ctx)
+	defer cancel()
 	c, err := p.connect(ctx, false)
 	if err != nil {
 		return nil, err
@@ -84,14 +104,14 @@ func (p *Postgres) Applied(ctx context.Context) (map[string]string, error) {
 	defer c.Close(context.WithoutCancel(ctx))
 	var exists bool
 	if err := c.QueryRow(ctx, `SELECT to_regclass('gitfleet_changes') IS NOT NULL`).Scan(&exists); err != nil {
-		return nil, err
+		return nil, p.timedOut(ctx, redactPG(err))
 	}
 	if !exists {
 		return map[string]string{}, nil
 	}
 	rows, err := c.Query(ctx, `SELECT id, checksum FROM gitfleet_changes`)
 	if err != nil {
-		return nil, err
+		return nil, p.timedOut(ctx, redactPG(err))
 	}
 	res := map[string]string{}
 	for rows.Next() {
@@ -108,7 +128,9 @@ func (p *Postgres) Applied(ctx context.Context) (map[string]string, error) {
 // change allows (a failure then leaves nothing behind). A change whose id
 // is recorded already is skipped; one recorded with another checksum is an
 // error: the file was edited after it was applied.
-func (p *Postgres) Apply(ctx context.Context, ch DBChange) (skipped bool, err error) {
+func (p *Postgres) Apply(ctx context.Context, ch fleet.DBChange) (skipped bool, err error) {
+	ctx, cancel := p.bound(ctx)
+	defer cancel()
 	c, err := p.connect(ctx, true)
 	if err != nil {
 		return false, err
@@ -133,7 +155,7 @@ func (p *Postgres) Apply(ctx context.Context, ch DBChange) (skipped bool, err er
 	if !ch.Transaction {
 		if ch.SQL != "" {
 			if _, err := c.Exec(ctx, ch.SQL); err != nil {
-				return false, fmt.Errorf("database change %s: %w", ch.ID, redactPG(err))
+				return false, fmt.Errorf("database change %s: %w", ch.ID, p.timedOut(ctx, redactPG(err)))
 			}
 		}
 		return false, record(c)
@@ -145,11 +167,24 @@ func (p *Postgres) Apply(ctx context.Context, ch DBChange) (skipped bool, err er
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if ch.SQL != "" {
 		if _, err := tx.Exec(ctx, ch.SQL); err != nil {
-			return false, fmt.Errorf("database change %s (rolled back): %w", ch.ID, redactPG(err))
+			return false, fmt.Errorf("database change %s (rolled back): %w", ch.ID, p.timedOut(ctx, redactPG(err)))
 		}
 	}
 	if err := record(tx); err != nil {
 		return false, err
 	}
 	return false, tx.Commit(ctx)
+}
+
+// timedOut names the bound when ctx ran out: pgx reports a cancelled
+// statement as one the server cancelled.
+func (p *Postgres) timedOut(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	t := p.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return fmt.Errorf("%w (timeout %s: %w)", err, t, ctx.Err())
 }

@@ -1,4 +1,8 @@
-package executor
+// Package ssh is the transport that reaches servers over SSH: one kept
+// connection per server, one round trip per step (a POSIX sh script), and
+// staging as one tar stream per release built on a hard-linked copy of the
+// release current points to. Host keys are checked against known_hosts.
+package ssh
 
 import (
 	"bytes"
@@ -13,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitfleet/gitfleet/internal/proc"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
@@ -39,15 +44,37 @@ type SSH struct {
 	hosts     *knownhosts.HostKeyDB
 	sem       chan struct{}
 	mu        sync.Mutex
-	conns     map[string]*sshConn
-	sent      atomic.Int64 // bytes of release content streamed by Stage
-	manifests sync.Map     // release ID → *Manifest: content-addressed, so never stale
-	currents  sync.Map     // server + "\x00" + deployTo → the release current pointed to at the last Inspect
+	slots     map[string]*slot // by server name
+	dials     atomic.Int64     // connections dialled, for tests
+	sent      atomic.Int64     // bytes of release content streamed by Stage
+	manifests manifestCache    // release ID → *Manifest: content-addressed, so never stale
+	currents  sync.Map         // server + "\x00" + deployTo → the release current pointed to at the last Inspect
+}
+
+// slot is one server's kept connection. Its lock (a channel, so that a
+// waiter can give up with its context) is held while the connection is
+// looked at or dialled: one dial per server at a time, and no connection
+// dialled in vain and left open.
+type slot struct {
+	lock chan struct{}
+	conn *sshConn
 }
 
 type sshConn struct {
 	client *ssh.Client
 	done   chan struct{} // closed when the connection is gone
+}
+
+func (c *sshConn) alive() bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
 }
 
 func (s *SSH) init() error {
@@ -65,7 +92,7 @@ func (s *SSH) init() error {
 			n = 30
 		}
 		s.sem = make(chan struct{}, n)
-		s.conns = map[string]*sshConn{}
+		s.slots = map[string]*slot{}
 	})
 	return s.initErr
 }
@@ -93,45 +120,45 @@ func (s *SSH) target(srv *spec.Server) (addr, user string) {
 	return net.JoinHostPort(host, strconv.Itoa(port)), user
 }
 
+// slot returns the server's slot, made when new.
+func (s *SSH) slot(name string) *slot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slots[name]
+	if sl == nil {
+		sl = &slot{lock: make(chan struct{}, 1)}
+		s.slots[name] = sl
+	}
+	return sl
+}
+
 // client returns a healthy connection to the server, dialling when needed.
+// Callers for the same server wait for one dial and share its connection.
 func (s *SSH) client(ctx context.Context, srv *spec.Server) (*ssh.Client, error) {
 	if err := s.init(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	c := s.conns[srv.Name]
-	s.mu.Unlock()
-	if c != nil {
-		select {
-		case <-c.done:
-		default:
-			return c.client, nil
-		}
+	sl := s.slot(srv.Name)
+	select {
+	case sl.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-sl.lock }()
+	if sl.conn.alive() {
+		return sl.conn.client, nil
 	}
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-s.sem }()
-	// Another caller may have connected while this one waited.
-	s.mu.Lock()
-	if c := s.conns[srv.Name]; c != nil {
-		select {
-		case <-c.done:
-		default:
-			s.mu.Unlock()
-			return c.client, nil
-		}
-	}
-	s.mu.Unlock()
 	c, err := s.dial(ctx, srv)
+	<-s.sem
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.conns[srv.Name] = c
-	s.mu.Unlock()
+	sl.conn = c
 	return c.client, nil
 }
 
@@ -162,6 +189,7 @@ func (s *SSH) dial(ctx context.Context, srv *spec.Server) (*sshConn, error) {
 		return nil, fmt.Errorf("ssh %s@%s: %w", user, addr, err)
 	}
 	nc.SetDeadline(time.Time{})
+	s.dials.Add(1)
 	c := &sshConn{client: ssh.NewClient(cc, chans, reqs), done: make(chan struct{})}
 	go func() { c.client.Wait(); close(c.done) }()
 	go s.keepalive(c)
@@ -224,25 +252,35 @@ func (s *SSH) checkHostKey(server string) ssh.HostKeyCallback {
 	}
 }
 
-// Close closes every connection.
+// Close closes every connection; a later call dials again.
 func (s *SSH) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for name, c := range s.conns {
-		c.client.Close()
-		delete(s.conns, name)
+	slots := make([]*slot, 0, len(s.slots))
+	for _, sl := range s.slots {
+		slots = append(slots, sl)
+	}
+	s.mu.Unlock()
+	for _, sl := range slots {
+		sl.lock <- struct{}{}
+		if sl.conn != nil {
+			sl.conn.client.Close()
+			sl.conn = nil
+		}
+		<-sl.lock
 	}
 	return nil
 }
 
-// drop forgets a server's connection after an error that may have broken it.
+// drop closes a server's connection cl after an error that may have
+// broken it, and forgets it, so that the next call dials afresh.
 func (s *SSH) drop(srv *spec.Server, cl *ssh.Client) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.conns[srv.Name]; c != nil && c.client == cl {
-		c.client.Close()
-		delete(s.conns, srv.Name)
+	cl.Close()
+	sl := s.slot(srv.Name)
+	sl.lock <- struct{}{}
+	if sl.conn != nil && sl.conn.client == cl {
+		sl.conn = nil
 	}
+	<-sl.lock
 }
 
 // exec runs a command on the server with stdin, writing its output to
@@ -339,7 +377,7 @@ func (g *gate) close() {
 // failure carries the end of its standard error.
 func (s *SSH) script(ctx context.Context, srv *spec.Server, script string, stdin io.Reader, args ...string) ([]byte, error) {
 	var out bytes.Buffer
-	var errOut tailBuffer
+	var errOut proc.TailBuffer
 	cmd := "sh -c " + shellQuote(script) + " sh"
 	for _, a := range args {
 		cmd += " " + shellQuote(a)
@@ -363,33 +401,6 @@ func (e *ExitError) Error() string {
 		return fmt.Sprintf("exit status %d", e.Code)
 	}
 	return fmt.Sprintf("exit status %d: %s", e.Code, e.Stderr)
-}
-
-// tailBuffer keeps the last 64 KiB written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-const tailMax = 64 << 10
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if t.buf.Len() > tailMax {
-		b := t.buf.Bytes()
-		keep := append([]byte(nil), b[len(b)-tailMax:]...)
-		t.buf.Reset()
-		t.buf.Write(keep)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) Bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]byte(nil), t.buf.Bytes()...)
 }
 
 // shellQuote quotes s for a POSIX shell.

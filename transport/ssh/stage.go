@@ -1,4 +1,4 @@
-package executor
+package ssh
 
 import (
 	"archive/tar"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport"
 	"github.com/gitfleet/gitfleet/tree"
 )
 
@@ -35,7 +36,7 @@ func (s *SSH) base(ctx context.Context, srv *spec.Server, deployTo string) (stri
 		return "", nil, nil
 	}
 	if m, ok := s.manifests.Load(string(id)); ok {
-		return string(id), m.(*Manifest), nil
+		return string(id), m, nil
 	}
 	m, err := parseManifest(rest)
 	if err != nil {
@@ -101,7 +102,7 @@ func (s *SSH) Stage(ctx context.Context, srv *spec.Server, deployTo, id string, 
 	// immutable, so it is a good base as long as it is still there.
 	if hint, ok := s.currents.Load(srv.Name + "\x00" + deployTo); ok && hint.(string) != id {
 		if m, ok := s.manifests.Load(hint.(string)); ok {
-			err := s.stageFrom(ctx, srv, deployTo, id, t, hint.(string), m.(*Manifest))
+			err := s.stageFrom(ctx, srv, deployTo, id, t, hint.(string), m)
 			if !errors.Is(err, errBaseGone) {
 				return err
 			}
@@ -165,7 +166,7 @@ func (s *SSH) stageFrom(ctx context.Context, srv *spec.Server, deployTo, id stri
 	if baseManifest != nil {
 		links = baseManifest.linksDigest()
 	}
-	args := append([]string{deployTo, id, baseID, randomSuffix(), rodirs, links}, d.remove...)
+	args := append([]string{deployTo, id, baseID, transport.RandomSuffix(), rodirs, links}, d.remove...)
 	_, err := s.script(ctx, srv, stageScript, counted, args...)
 	pr.CloseWithError(io.ErrClosedPipe)
 	s.sent.Add(counted.n.Load())

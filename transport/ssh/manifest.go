@@ -1,12 +1,14 @@
-package executor
+package ssh
 
 import (
+	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gitfleet/gitfleet/tree"
 )
@@ -143,4 +145,69 @@ func computeDelta(base *Manifest, t *tree.Tree) delta {
 		}
 	}
 	return d
+}
+
+// maxManifests bounds the manifests the transport keeps in memory; the
+// least recently used goes first. A manifest not kept is read from the
+// server again when it is needed.
+const maxManifests = 64
+
+// manifestCache keeps manifests by release ID, at most maxManifests.
+type manifestCache struct {
+	mu    sync.Mutex
+	order *list.List // of *manifestEntry, most recently used first
+	byID  map[string]*list.Element
+	max   int // 0: maxManifests
+}
+
+type manifestEntry struct {
+	id string
+	m  *Manifest
+}
+
+// Load returns the manifest of a release, if kept.
+func (c *manifestCache) Load(id string) (*Manifest, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*manifestEntry).m, true
+}
+
+// Store keeps the manifest of a release, dropping the least recently used
+// beyond the bound.
+func (c *manifestCache) Store(id string, m *Manifest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil {
+		c.byID, c.order = map[string]*list.Element{}, list.New()
+	}
+	if e, ok := c.byID[id]; ok {
+		e.Value.(*manifestEntry).m = m
+		c.order.MoveToFront(e)
+		return
+	}
+	c.byID[id] = c.order.PushFront(&manifestEntry{id, m})
+	limit := c.max
+	if limit <= 0 {
+		limit = maxManifests
+	}
+	for c.order.Len() > limit {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.byID, last.Value.(*manifestEntry).id)
+	}
+}
+
+// Len is how many manifests are kept.
+func (c *manifestCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.order == nil {
+		return 0
+	}
+	return c.order.Len()
 }

@@ -1,4 +1,4 @@
-package executor
+package ssh
 
 import (
 	"io/fs"

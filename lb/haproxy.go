@@ -1,4 +1,4 @@
-package executor
+package lb
 
 import (
 	"bufio"
@@ -8,52 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/spec"
 )
-
-// LBAdmin is the administrative state of a server in a load balancer.
-type LBAdmin string
-
-// The administrative states: taking traffic, finishing its sessions but
-// taking no new ones, out entirely.
-const (
-	LBReady LBAdmin = "ready"
-	LBDrain LBAdmin = "drain"
-	LBMaint LBAdmin = "maint"
-)
-
-// LBServer is how a load balancer sees one server.
-type LBServer struct {
-	Admin LBAdmin `json:"admin"`
-	// Up is the load balancer's own verdict (its health checks).
-	Up bool `json:"up"`
-	// Sessions is the number of sessions the server has now.
-	Sessions int `json:"sessions"`
-}
-
-// LoadBalancer is the small interface the rolling and parallel strategies
-// drive. Names are the servers' names in the load balancer.
-type LoadBalancer interface {
-	Servers(ctx context.Context) (map[string]LBServer, error)
-	Set(ctx context.Context, server string, state LBAdmin) error
-}
-
-// NewLoadBalancer returns the driver an environment names.
-func NewLoadBalancer(lb *spec.LoadBalancer) (LoadBalancer, error) {
-	switch lb.Type {
-	case spec.LBHAProxy:
-		return &HAProxy{Address: lb.Address, Backend: lb.Backend, Timeout: lb.Timeout}, nil
-	case spec.LBCommand:
-		return &CommandLB{Drain: lb.Drain, Ready: lb.Ready, Maint: lb.Maint, State: lb.State, Timeout: lb.Timeout}, nil
-	}
-	return nil, fmt.Errorf("unknown load balancer type %q", lb.Type)
-}
 
 // HAProxy drives HAProxy through its runtime API (a stats socket at level
 // admin), one command per connection.
@@ -95,7 +56,7 @@ func (h *HAProxy) command(ctx context.Context, line string) (string, error) {
 
 // Servers reads the backend's servers: administrative and operational
 // state from `show servers state`, sessions from `show stat`.
-func (h *HAProxy) Servers(ctx context.Context) (map[string]LBServer, error) {
+func (h *HAProxy) Servers(ctx context.Context) (map[string]fleet.LBServer, error) {
 	out, err := h.command(ctx, "show servers state "+h.Backend)
 	if err != nil {
 		return nil, err
@@ -132,11 +93,11 @@ const (
 	haHMaint = 0x40
 )
 
-func parseServersState(out, backend string) (map[string]LBServer, error) {
+func parseServersState(out, backend string) (map[string]fleet.LBServer, error) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	var cols map[string]int
-	res := map[string]LBServer{}
+	res := map[string]fleet.LBServer{}
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {
@@ -166,14 +127,20 @@ func parseServersState(out, backend string) (map[string]LBServer, error) {
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("show servers state %s: unexpected line %q", backend, line)
 		}
-		opN, _ := strconv.Atoi(op)
-		admN, _ := strconv.Atoi(adm)
-		s := LBServer{Admin: LBReady, Up: opN == 2}
+		opN, err := strconv.Atoi(op)
+		if err != nil {
+			return nil, fmt.Errorf("show servers state %s: server %s: srv_op_state %q is not a number", backend, name, op)
+		}
+		admN, err := strconv.Atoi(adm)
+		if err != nil {
+			return nil, fmt.Errorf("show servers state %s: server %s: srv_admin_state %q is not a number", backend, name, adm)
+		}
+		s := fleet.LBServer{Admin: fleet.LBReady, Up: opN == 2}
 		switch {
 		case admN&(haFMaint|haIMaint|haCMaint|haRMaint|haHMaint) != 0:
-			s.Admin = LBMaint
+			s.Admin = fleet.LBMaint
 		case admN&(haFDrain|haIDrain) != 0:
-			s.Admin = LBDrain
+			s.Admin = fleet.LBDrain
 		}
 		res[name] = s
 	}
@@ -211,14 +178,17 @@ func parseStatSessions(out, backend string) (map[string]int, error) {
 		if len(rec) <= scur || rec[px] != backend || rec[sv] == "BACKEND" || rec[sv] == "FRONTEND" {
 			continue
 		}
-		n, _ := strconv.Atoi(rec[scur])
+		n, err := strconv.Atoi(rec[scur])
+		if err != nil {
+			return nil, fmt.Errorf("server %s: scur %q is not a number", rec[sv], rec[scur])
+		}
 		res[rec[sv]] = n
 	}
 	return res, nil
 }
 
 // Set changes a server's administrative state.
-func (h *HAProxy) Set(ctx context.Context, server string, state LBAdmin) error {
+func (h *HAProxy) Set(ctx context.Context, server string, state fleet.LBAdmin) error {
 	out, err := h.command(ctx, fmt.Sprintf("set server %s/%s state %s", h.Backend, server, state))
 	if err != nil {
 		return err
@@ -227,81 +197,4 @@ func (h *HAProxy) Set(ctx context.Context, server string, state LBAdmin) error {
 		return fmt.Errorf("haproxy %s: set server %s/%s state %s: %s", h.Address, h.Backend, server, state, msg)
 	}
 	return nil
-}
-
-// CommandLB drives any load balancer through user commands, run with
-// /bin/sh on the daemon's machine.
-type CommandLB struct {
-	Drain, Ready, Maint, State string
-	Timeout                    time.Duration
-}
-
-func (c *CommandLB) run(ctx context.Context, command string, env ...string) (string, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = spec.DefaultLBTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	cmd.Env = append(baseEnv(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	var stdout, stderr tailBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		return "", fmt.Errorf("load balancer command %q: %w: %s", command, err, strings.TrimSpace(string(stderr.Bytes())))
-	}
-	return string(stdout.Bytes()), nil
-}
-
-// Servers runs the state command: one line per server, "name
-// ready|drain|maint [up|down] [sessions]".
-func (c *CommandLB) Servers(ctx context.Context) (map[string]LBServer, error) {
-	out, err := c.run(ctx, c.State)
-	if err != nil {
-		return nil, err
-	}
-	res := map[string]LBServer{}
-	for i, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		if len(f) < 2 {
-			return nil, fmt.Errorf("load balancer state command, line %d: %q: want name and ready, drain or maint", i+1, line)
-		}
-		s := LBServer{Admin: LBAdmin(f[1]), Up: true}
-		if s.Admin != LBReady && s.Admin != LBDrain && s.Admin != LBMaint {
-			return nil, fmt.Errorf("load balancer state command, line %d: state %q: want ready, drain or maint", i+1, f[1])
-		}
-		for _, x := range f[2:] {
-			switch x {
-			case "up":
-				s.Up = true
-			case "down":
-				s.Up = false
-			default:
-				n, err := strconv.Atoi(x)
-				if err != nil || n < 0 {
-					return nil, fmt.Errorf("load balancer state command, line %d: %q: want up, down or a session count", i+1, x)
-				}
-				s.Sessions = n
-			}
-		}
-		res[f[0]] = s
-	}
-	return res, nil
-}
-
-// Set runs the drain, ready or maint command for the server.
-func (c *CommandLB) Set(ctx context.Context, server string, state LBAdmin) error {
-	command := map[LBAdmin]string{LBDrain: c.Drain, LBReady: c.Ready, LBMaint: c.Maint}[state]
-	if command == "" && state == LBMaint {
-		command = c.Drain
-	}
-	_, err := c.run(ctx, command, "GITFLEET_LB_SERVER="+server, "GITFLEET_LB_STATE="+string(state))
-	return err
 }

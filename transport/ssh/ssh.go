@@ -1,4 +1,4 @@
-package executor
+package ssh
 
 import (
 	"bufio"
@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/internal/proc"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport"
 )
 
 // The server side of the SSH transport is POSIX sh with GNU coreutils and
@@ -31,7 +34,7 @@ const inspectScript = `for d in "$@"; do
 done`
 
 // Inspect reads every deployTo in one round trip.
-func (s *SSH) Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*AppState, error) {
+func (s *SSH) Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*fleet.AppState, error) {
 	out, err := s.script(ctx, srv, inspectScript, nil, deployTos...)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", srv.Name, err)
@@ -47,12 +50,12 @@ func (s *SSH) Inspect(ctx context.Context, srv *spec.Server, deployTos []string)
 	return res, err
 }
 
-func parseInspect(out []byte, deployTos []string) (map[string]*AppState, error) {
-	res := make(map[string]*AppState, len(deployTos))
+func parseInspect(out []byte, deployTos []string) (map[string]*fleet.AppState, error) {
+	res := make(map[string]*fleet.AppState, len(deployTos))
 	for _, d := range deployTos {
-		res[d] = &AppState{}
+		res[d] = &fleet.AppState{}
 	}
-	var st *AppState
+	var st *fleet.AppState
 	var state *bytes.Buffer
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -60,7 +63,7 @@ func parseInspect(out []byte, deployTos []string) (map[string]*AppState, error) 
 		line := sc.Text()
 		if state != nil {
 			if line == "@end" {
-				m := &Marker{}
+				m := &fleet.Marker{}
 				if err := json.Unmarshal(state.Bytes(), m); err != nil {
 					st.MarkerErr = "state.json: " + err.Error()
 				} else {
@@ -80,7 +83,7 @@ func parseInspect(out []byte, deployTos []string) (map[string]*AppState, error) 
 				return nil, fmt.Errorf("inspect: unexpected directory %q", val)
 			}
 		case "@current":
-			st.Current, st.CurrentTarget = parseCurrent(val)
+			st.Current, st.CurrentTarget = fleet.ParseCurrent(val)
 		case "@current-notlink":
 			st.CurrentTarget = "(not a symlink)"
 		case "@staged":
@@ -111,7 +114,7 @@ mv -Tf ".tmp-current-$3" current`
 
 // Switch replaces current with a new link by rename, or removes it.
 func (s *SSH) Switch(ctx context.Context, srv *spec.Server, deployTo, id string) error {
-	_, err := s.script(ctx, srv, switchScript, nil, deployTo, id, randomSuffix())
+	_, err := s.script(ctx, srv, switchScript, nil, deployTo, id, transport.RandomSuffix())
 	return refusal(err, path.Join(deployTo, "current"), deployTo)
 }
 
@@ -124,12 +127,12 @@ mv -Tf ".tmp-state.json-$2" state.json`
 
 // WriteMarker writes state.json through a temporary file and rename,
 // inside deployTo.
-func (s *SSH) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *Marker) error {
+func (s *SSH) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *fleet.Marker) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	_, err = s.script(ctx, srv, markerScript, bytes.NewReader(append(data, '\n')), deployTo, randomSuffix())
+	_, err = s.script(ctx, srv, markerScript, bytes.NewReader(append(data, '\n')), deployTo, transport.RandomSuffix())
 	return refusal(err, path.Join(deployTo, ".gitfleet", "state.json"), deployTo)
 }
 
@@ -151,7 +154,7 @@ func (s *SSH) Run(ctx context.Context, srv *spec.Server, dir string, env []strin
 		b.WriteString("exec ")
 	}
 	b.WriteString("sh -c " + shellQuote(command))
-	var out tailBuffer
+	var out proc.TailBuffer
 	err := s.exec(ctx, srv, b.String(), nil, &out, &out)
 	return out.Bytes(), err
 }

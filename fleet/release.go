@@ -1,4 +1,4 @@
-package executor
+package fleet
 
 import (
 	"strings"
@@ -26,6 +26,12 @@ func NewRelease(version string, t *tree.Tree) Release {
 	return Release{ID: ReleaseID(version, d), Version: version, Digest: d, Tree: t}
 }
 
+// ReleaseOf names a release a server already has, by its ID: its files are
+// not known here.
+func ReleaseOf(id string) Release {
+	return Release{ID: id, Version: VersionOf(id)}
+}
+
 // ReleaseID is the directory name of a release.
 func ReleaseID(version, digest string) string {
 	if len(digest) > DigestLen {
@@ -42,6 +48,23 @@ func VersionOf(id string) string {
 	return id
 }
 
-// tmpPrefix starts the names of entries being written; they are never taken
-// for releases and are removed when found stale.
-const tmpPrefix = ".tmp-"
+// ParseCurrent turns the target of a deployTo's current link into a
+// release ID, or keeps the raw target when it is not releases/<id>.
+func ParseCurrent(target string) (id, raw string) {
+	if rest, ok := strings.CutPrefix(target, "releases/"); ok && rest != "" && !strings.ContainsRune(rest, '/') && !strings.HasPrefix(rest, ".") {
+		return rest, ""
+	}
+	return "", target
+}
+
+// TmpPrefix starts the names of entries being written on a server; they
+// are never taken for releases and are removed when found stale.
+const TmpPrefix = ".tmp-"
+
+// ShortRevision shortens a revision to 12 characters for display.
+func ShortRevision(r string) string {
+	if len(r) > 12 {
+		return r[:12]
+	}
+	return r
+}

@@ -1,15 +1,15 @@
-package executor
+// Package local is the transport that makes every server a directory of
+// this machine: Root/<server name>. Every write goes through os.Root, so
+// that it stays inside its root (docs/security.md).
+package local
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -17,7 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/internal/proc"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport"
 	"github.com/gitfleet/gitfleet/tree"
 )
 
@@ -36,7 +39,7 @@ func (l *Local) Path(srv *spec.Server, p string) string {
 // Inspect reads current, releases/ and the marker of every deployTo. A
 // server directory that does not exist yet is an empty server; one that
 // cannot be read is unreachable.
-func (l *Local) Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*AppState, error) {
+func (l *Local) Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*fleet.AppState, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -46,7 +49,7 @@ func (l *Local) Inspect(ctx context.Context, srv *spec.Server, deployTos []strin
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	out := make(map[string]*AppState, len(deployTos))
+	out := make(map[string]*fleet.AppState, len(deployTos))
 	for _, dt := range deployTos {
 		st, err := inspectDir(l.Path(srv, dt))
 		if err != nil {
@@ -57,12 +60,12 @@ func (l *Local) Inspect(ctx context.Context, srv *spec.Server, deployTos []strin
 	return out, nil
 }
 
-func inspectDir(dir string) (*AppState, error) {
-	st := &AppState{}
+func inspectDir(dir string) (*fleet.AppState, error) {
+	st := &fleet.AppState{}
 	target, err := os.Readlink(filepath.Join(dir, "current"))
 	switch {
 	case err == nil:
-		st.Current, st.CurrentTarget = parseCurrent(target)
+		st.Current, st.CurrentTarget = fleet.ParseCurrent(target)
 	case errors.Is(err, fs.ErrNotExist):
 	case errors.Is(err, syscall.EINVAL):
 		st.CurrentTarget = "(not a symlink)"
@@ -81,7 +84,7 @@ func inspectDir(dir string) (*AppState, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ".gitfleet", "state.json"))
 	switch {
 	case err == nil:
-		m := &Marker{}
+		m := &fleet.Marker{}
 		if jerr := json.Unmarshal(data, m); jerr != nil {
 			st.MarkerErr = "state.json: " + jerr.Error()
 		} else {
@@ -92,15 +95,6 @@ func inspectDir(dir string) (*AppState, error) {
 		st.MarkerErr = err.Error()
 	}
 	return st, nil
-}
-
-// parseCurrent turns the target of current into a release ID, or keeps the
-// raw target when it is not releases/<id>.
-func parseCurrent(target string) (id, raw string) {
-	if rest, ok := strings.CutPrefix(target, "releases/"); ok && rest != "" && !strings.ContainsRune(rest, '/') && !strings.HasPrefix(rest, ".") {
-		return rest, ""
-	}
-	return "", target
 }
 
 // Stage copies the tree to releases/<id> through a temporary directory,
@@ -126,7 +120,7 @@ func (l *Local) Stage(ctx context.Context, srv *spec.Server, deployTo, id string
 	if err := r.MkdirAll("releases", 0o755); err != nil {
 		return r.check(err, final)
 	}
-	tmp := path.Join("releases", tmpPrefix+id+"-"+randomSuffix())
+	tmp := path.Join("releases", fleet.TmpPrefix+id+"-"+transport.RandomSuffix())
 	if err := r.Mkdir(tmp, 0o755); err != nil {
 		return r.check(err, final)
 	}
@@ -182,7 +176,7 @@ func (l *Local) Switch(ctx context.Context, srv *spec.Server, deployTo, id strin
 	if err := r.Chtimes(rel, now, now); err != nil {
 		return fmt.Errorf("release %s: %w", id, r.check(err, rel))
 	}
-	tmp := tmpPrefix + "current-" + randomSuffix()
+	tmp := fleet.TmpPrefix + "current-" + transport.RandomSuffix()
 	if err := r.Symlink("releases/"+id, tmp); err != nil {
 		return err
 	}
@@ -194,7 +188,7 @@ func (l *Local) Switch(ctx context.Context, srv *spec.Server, deployTo, id strin
 }
 
 // WriteMarker writes state.json through a temporary file and rename.
-func (l *Local) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *Marker) error {
+func (l *Local) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *fleet.Marker) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -217,28 +211,13 @@ func (l *Local) WriteMarker(ctx context.Context, srv *spec.Server, deployTo stri
 // Run runs command with sh in dir. It is killed with its process group when
 // ctx ends.
 func (l *Local) Run(ctx context.Context, srv *spec.Server, dir string, env []string, command string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd := proc.Shell(ctx, command, 5*time.Second, env...)
 	cmd.Dir = l.Path(srv, dir)
-	cmd.Env = append(baseEnv(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil && err != nil {
 		return out, fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return out, err
-}
-
-// baseEnv is the part of the daemon's environment a command inherits.
-func baseEnv() []string {
-	var env []string
-	for _, k := range []string{"PATH", "HOME", "LANG", "TZ", "TMPDIR"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }
 
 // Prune removes releases beyond max, oldest first, never one in keep, and
@@ -268,7 +247,7 @@ func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, ke
 	var errs []error
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, tmpPrefix) {
+		if strings.HasPrefix(name, fleet.TmpPrefix) {
 			errs = append(errs, r.removeAll(path.Join("releases", name)))
 			continue
 		}
@@ -289,7 +268,7 @@ func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, ke
 			continue
 		}
 		for _, e := range leftovers {
-			if strings.HasPrefix(e.Name(), tmpPrefix) {
+			if strings.HasPrefix(e.Name(), fleet.TmpPrefix) {
 				errs = append(errs, r.check(r.Remove(path.Join(dir, e.Name())), path.Join(dir, e.Name())))
 			}
 		}
@@ -309,10 +288,4 @@ func (l *Local) Prune(ctx context.Context, srv *spec.Server, deployTo string, ke
 		errs = append(errs, r.removeAll(path.Join("releases", c.name)))
 	}
 	return errors.Join(errs...)
-}
-
-func randomSuffix() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -1,4 +1,4 @@
-package executor_test
+package local_test
 
 import (
 	"context"
@@ -15,103 +15,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfleet/gitfleet/internal/fleettest"
+
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/transport/local"
+
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
 )
 
-// appTree is a small release of version: a script, a private file, a
-// read-only directory and a link.
-func appTree(t *testing.T, version string) *tree.Tree {
-	t.Helper()
-	tr, err := tree.New([]*tree.Entry{
-		{Path: "VERSION", Kind: tree.File, Perm: 0o644, Data: []byte(version + "\n")},
-		{Path: "bin/start", Kind: tree.File, Perm: 0o755, Data: []byte("#!/bin/sh\necho " + version + "\n")},
-		{Path: "conf/secret", Kind: tree.File, Perm: 0o600, Data: []byte("token=" + version + "\n")},
-		{Path: "static", Kind: tree.Dir, Perm: 0o555},
-		{Path: "static/index.html", Kind: tree.File, Perm: 0o444, Data: []byte("<p>" + version + "</p>\n")},
-		{Path: "start", Kind: tree.Symlink, Perm: 0o777, Target: "bin/start"},
-	})
-	if err != nil {
-		t.Fatalf("tree: %v", err)
-	}
-	return tr
-}
-
-// newLocal is a Local transport over a fresh directory.
-func newLocal(t *testing.T) *executor.Local {
-	root := t.TempDir()
-	removable(t, root)
-	return &executor.Local{Root: root}
-}
-
-// removable gives every directory under dir its owner's write bit back
-// before t.TempDir removes it, so read-only release directories do not break
-// the cleanup when the tests run as an ordinary user.
-func removable(t *testing.T, dir string) {
-	t.Cleanup(func() {
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				os.Chmod(p, 0o700)
-			}
-			return nil
-		})
-	})
-}
-
-// names lists a directory, "" entries when it does not exist.
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("read %s: %v", dir, err)
-	}
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
-	}
-	return out
-}
-
-// walk lists every path under dir, relative to it.
-func walk(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		out = append(out, filepath.ToSlash(rel))
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", dir, err)
-	}
-	return out
-}
-
-func noTemporaries(t *testing.T, dir string) {
-	t.Helper()
-	for _, n := range names(t, dir) {
-		if strings.HasPrefix(n, ".tmp-") {
-			t.Errorf("%s: temporary entry %s left behind", dir, n)
-		}
-	}
-}
-
 func TestLocalStage(t *testing.T) {
 	ctx := context.Background()
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
-	tr := appTree(t, "v1")
-	rel := executor.NewRelease("v1", tr)
+	tr := fleettest.AppTree(t, "v1")
+	rel := fleet.NewRelease("v1", tr)
 	releases := filepath.Join(l.Root, "web-1", "srv", "web", "releases")
 
 	if err := l.Stage(ctx, srv, "/srv/web", rel.ID, tr); err != nil {
 		t.Fatalf("Stage: %v", err)
 	}
-	if got, want := names(t, releases), []string{rel.ID}; !reflect.DeepEqual(got, want) {
+	if got, want := fleettest.Names(t, releases), []string{rel.ID}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("got releases %q, want %q (no temporary entries)", got, want)
 	}
 	staged, err := tree.ReadDir(filepath.Join(releases, rel.ID), tree.Limits{})
@@ -131,7 +56,7 @@ func TestLocalStage(t *testing.T) {
 	}
 
 	// Staging the same ID again does nothing, even if the tree differs.
-	if err := l.Stage(ctx, srv, "/srv/web", rel.ID, appTree(t, "other")); err != nil {
+	if err := l.Stage(ctx, srv, "/srv/web", rel.ID, fleettest.AppTree(t, "other")); err != nil {
 		t.Fatalf("Stage again: %v", err)
 	}
 	again, err := tree.ReadDir(filepath.Join(releases, rel.ID), tree.Limits{})
@@ -141,12 +66,12 @@ func TestLocalStage(t *testing.T) {
 	if again.Digest() != tr.Digest() {
 		t.Errorf("staging an existing release changed it")
 	}
-	if got, want := names(t, releases), []string{rel.ID}; !reflect.DeepEqual(got, want) {
+	if got, want := fleettest.Names(t, releases), []string{rel.ID}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got releases %q after staging again, want %q", got, want)
 	}
 
 	// A second release sits beside the first.
-	rel2 := executor.NewRelease("v2", appTree(t, "v2"))
+	rel2 := fleet.NewRelease("v2", fleettest.AppTree(t, "v2"))
 	if err := l.Stage(ctx, srv, "/srv/web", rel2.ID, rel2.Tree); err != nil {
 		t.Fatalf("Stage v2: %v", err)
 	}
@@ -162,7 +87,7 @@ func TestLocalStage(t *testing.T) {
 func TestLocalStageUnwritableServer(t *testing.T) {
 	// Root may write anywhere whatever the modes say, so the server's path is
 	// made unwritable by a regular file where a directory must be.
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
 	blocker := filepath.Join(l.Root, "web-1", "srv")
 	if err := os.MkdirAll(filepath.Dir(blocker), 0o755); err != nil {
@@ -171,9 +96,9 @@ func TestLocalStageUnwritableServer(t *testing.T) {
 	if err := os.WriteFile(blocker, []byte("not a directory"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rel := executor.NewRelease("v1", appTree(t, "v1"))
+	rel := fleet.NewRelease("v1", fleettest.AppTree(t, "v1"))
 	x := &executor.Executor{T: l}
-	err := x.Stage(context.Background(), executor.Request{
+	err := x.Stage(context.Background(), fleet.Request{
 		App:     &spec.App{Name: "web", DeployTo: "/srv/web"},
 		Server:  srv,
 		Release: rel,
@@ -189,7 +114,7 @@ func TestLocalStageUnwritableServer(t *testing.T) {
 			t.Errorf("got error %q, want it to contain %q", err, want)
 		}
 	}
-	if got, want := walk(t, l.Root), []string{"web-1", "web-1/srv"}; !reflect.DeepEqual(got, want) {
+	if got, want := fleettest.Walk(t, l.Root), []string{"web-1", "web-1/srv"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q on disk after the failed stage, want only %q", got, want)
 	}
 	if data, _ := os.ReadFile(blocker); string(data) != "not a directory" {
@@ -198,28 +123,28 @@ func TestLocalStageUnwritableServer(t *testing.T) {
 }
 
 func TestLocalStageCanceled(t *testing.T) {
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	rel := executor.NewRelease("v1", appTree(t, "v1"))
+	rel := fleet.NewRelease("v1", fleettest.AppTree(t, "v1"))
 	err := l.Stage(ctx, &spec.Server{Name: "web-1"}, "/srv/web", rel.ID, rel.Tree)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got error %v, want context.Canceled", err)
 	}
-	if got := walk(t, l.Root); len(got) != 0 {
+	if got := fleettest.Walk(t, l.Root); len(got) != 0 {
 		t.Errorf("got %q on disk, want nothing", got)
 	}
 }
 
 func TestLocalSwitch(t *testing.T) {
 	ctx := context.Background()
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
 	dir := l.Path(srv, "/srv/web")
 	current := filepath.Join(dir, "current")
-	a := executor.NewRelease("v1", appTree(t, "v1"))
-	b := executor.NewRelease("v2", appTree(t, "v2"))
-	for _, r := range []executor.Release{a, b} {
+	a := fleet.NewRelease("v1", fleettest.AppTree(t, "v1"))
+	b := fleet.NewRelease("v2", fleettest.AppTree(t, "v2"))
+	for _, r := range []fleet.Release{a, b} {
 		if err := l.Stage(ctx, srv, "/srv/web", r.ID, r.Tree); err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +200,7 @@ func TestLocalSwitch(t *testing.T) {
 	if got, want := readlink(), "releases/"+a.ID; got != want {
 		t.Errorf("got current -> %s after the last switch, want %s", got, want)
 	}
-	noTemporaries(t, dir)
+	fleettest.NoTemporaries(t, dir)
 	if st := inspect(t, l, srv, "/srv/web"); st.Current != a.ID || st.CurrentTarget != "" {
 		t.Errorf("Inspect: got current %q (target %q), want %q", st.Current, st.CurrentTarget, a.ID)
 	}
@@ -297,16 +222,16 @@ func TestLocalSwitch(t *testing.T) {
 			t.Errorf("got %v for current after Switch(\"\"), want it gone", err)
 		}
 	}
-	if got := names(t, filepath.Join(dir, "releases")); len(got) != 2 {
+	if got := fleettest.Names(t, filepath.Join(dir, "releases")); len(got) != 2 {
 		t.Errorf("got releases %q after removing current, want both kept", got)
 	}
 }
 
 func TestLocalSwitchRecordsWhenReleaseWasMadeCurrent(t *testing.T) {
 	ctx := context.Background()
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
-	rel := executor.NewRelease("v1", appTree(t, "v1"))
+	rel := fleet.NewRelease("v1", fleettest.AppTree(t, "v1"))
 	if err := l.Stage(ctx, srv, "/srv/web", rel.ID, rel.Tree); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +252,7 @@ func TestLocalSwitchRecordsWhenReleaseWasMadeCurrent(t *testing.T) {
 	}
 }
 
-func inspect(t *testing.T, l *executor.Local, srv *spec.Server, deployTo string) *executor.AppState {
+func inspect(t *testing.T, l *local.Local, srv *spec.Server, deployTo string) *fleet.AppState {
 	t.Helper()
 	states, err := l.Inspect(context.Background(), srv, []string{deployTo})
 	if err != nil {
@@ -342,16 +267,16 @@ func inspect(t *testing.T, l *executor.Local, srv *spec.Server, deployTo string)
 
 func TestLocalMarkerRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
 	at := time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
-	markers := []*executor.Marker{
+	markers := []*fleet.Marker{
 		{App: "web", Environment: "production"},
 		{
 			App: "web", Environment: "production",
 			Release: "v1-aaaaaaaaaaaa", Revision: "r1", ActivatedAt: at, Previous: "v0-bbbbbbbbbbbb",
-			Pending: &executor.Attempt{Release: "v2-cccccccccccc", Previous: "v1-aaaaaaaaaaaa", Revision: "r2", At: at.Add(time.Minute)},
-			Failed:  &executor.Attempt{Release: "v3-dddddddddddd", Revision: "r3", At: at.Add(-time.Hour), Error: "activate web v3: boom"},
+			Pending: &fleet.Attempt{Release: "v2-cccccccccccc", Previous: "v1-aaaaaaaaaaaa", Revision: "r2", At: at.Add(time.Minute)},
+			Failed:  &fleet.Attempt{Release: "v3-dddddddddddd", Revision: "r3", At: at.Add(-time.Hour), Error: "activate web v3: boom"},
 		},
 	}
 	for i, m := range markers {
@@ -367,7 +292,7 @@ func TestLocalMarkerRoundTrip(t *testing.T) {
 		}
 	}
 	dir := filepath.Join(l.Path(srv, "/srv/web"), ".gitfleet")
-	if got, want := names(t, dir), []string{"state.json"}; !reflect.DeepEqual(got, want) {
+	if got, want := fleettest.Names(t, dir), []string{"state.json"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q in .gitfleet, want %q", got, want)
 	}
 	fi, err := os.Stat(filepath.Join(dir, "state.json"))
@@ -401,14 +326,14 @@ func TestLocalInspect(t *testing.T) {
 		// setup prepares the server directory srvDir (which does not exist
 		// yet); web is srvDir/srv/web.
 		setup         func(t *testing.T, srvDir, web string)
-		want          map[string]*executor.AppState
+		want          map[string]*fleet.AppState
 		wantMarkerErr string // prefix of web's MarkerErr
 		wantErr       string
 		wantErrIs     error
 	}{
 		{
 			name: "server directory does not exist",
-			want: map[string]*executor.AppState{"/srv/web": {}, "/srv/api": {}},
+			want: map[string]*fleet.AppState{"/srv/web": {}, "/srv/api": {}},
 		},
 		{
 			name: "server path is a regular file",
@@ -431,7 +356,7 @@ func TestLocalInspect(t *testing.T) {
 				mkdirs(t, web, "releases/"+a, "releases/"+b)
 				must(t, os.Symlink("releases/"+b, filepath.Join(web, "current")))
 			},
-			want: map[string]*executor.AppState{"/srv/web": {Current: b, Staged: []string{a, b}}, "/srv/api": {}},
+			want: map[string]*fleet.AppState{"/srv/web": {Current: b, Staged: []string{a, b}}, "/srv/api": {}},
 		},
 		{
 			name: "current made by hand points elsewhere",
@@ -439,7 +364,7 @@ func TestLocalInspect(t *testing.T) {
 				mkdirs(t, web, "releases/"+a)
 				must(t, os.Symlink("/opt/web-hotfix", filepath.Join(web, "current")))
 			},
-			want: map[string]*executor.AppState{"/srv/web": {CurrentTarget: "/opt/web-hotfix", Staged: []string{a}}, "/srv/api": {}},
+			want: map[string]*fleet.AppState{"/srv/web": {CurrentTarget: "/opt/web-hotfix", Staged: []string{a}}, "/srv/api": {}},
 		},
 		{
 			name: "current points into a release",
@@ -447,7 +372,7 @@ func TestLocalInspect(t *testing.T) {
 				mkdirs(t, web, "releases/"+a+"/public")
 				must(t, os.Symlink("releases/"+a+"/public", filepath.Join(web, "current")))
 			},
-			want: map[string]*executor.AppState{"/srv/web": {CurrentTarget: "releases/" + a + "/public", Staged: []string{a}}, "/srv/api": {}},
+			want: map[string]*fleet.AppState{"/srv/web": {CurrentTarget: "releases/" + a + "/public", Staged: []string{a}}, "/srv/api": {}},
 		},
 		{
 			name: "current points at a temporary entry",
@@ -455,14 +380,14 @@ func TestLocalInspect(t *testing.T) {
 				mkdirs(t, web, "releases/.tmp-"+a+"-0123")
 				must(t, os.Symlink("releases/.tmp-"+a+"-0123", filepath.Join(web, "current")))
 			},
-			want: map[string]*executor.AppState{"/srv/web": {CurrentTarget: "releases/.tmp-" + a + "-0123"}, "/srv/api": {}},
+			want: map[string]*fleet.AppState{"/srv/web": {CurrentTarget: "releases/.tmp-" + a + "-0123"}, "/srv/api": {}},
 		},
 		{
 			name: "current is a directory",
 			setup: func(t *testing.T, srvDir, web string) {
 				mkdirs(t, web, "current")
 			},
-			want: map[string]*executor.AppState{"/srv/web": {CurrentTarget: "(not a symlink)"}, "/srv/api": {}},
+			want: map[string]*fleet.AppState{"/srv/web": {CurrentTarget: "(not a symlink)"}, "/srv/api": {}},
 		},
 		{
 			name: "temporary entries and files are not staged",
@@ -471,7 +396,7 @@ func TestLocalInspect(t *testing.T) {
 				must(t, os.WriteFile(filepath.Join(web, "releases", "NOTES"), nil, 0o644))
 				must(t, os.Symlink(a, filepath.Join(web, "releases", "latest")))
 			},
-			want: map[string]*executor.AppState{"/srv/web": {Staged: []string{a, b}}, "/srv/api": {}},
+			want: map[string]*fleet.AppState{"/srv/web": {Staged: []string{a, b}}, "/srv/api": {}},
 		},
 		{
 			name: "marker",
@@ -480,9 +405,9 @@ func TestLocalInspect(t *testing.T) {
 				must(t, os.WriteFile(filepath.Join(web, ".gitfleet", "state.json"),
 					[]byte(`{"app":"web","environment":"prod","release":"`+a+`","failed":{"release":"`+b+`","revision":"r2","at":"2026-11-28T09:00:00Z","error":"boom"}}`), 0o644))
 			},
-			want: map[string]*executor.AppState{"/srv/web": {Marker: &executor.Marker{
+			want: map[string]*fleet.AppState{"/srv/web": {Marker: &fleet.Marker{
 				App: "web", Environment: "prod", Release: a,
-				Failed: &executor.Attempt{Release: b, Revision: "r2", At: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC), Error: "boom"},
+				Failed: &fleet.Attempt{Release: b, Revision: "r2", At: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC), Error: "boom"},
 			}}, "/srv/api": {}},
 		},
 		{
@@ -491,7 +416,7 @@ func TestLocalInspect(t *testing.T) {
 				mkdirs(t, web, ".gitfleet")
 				must(t, os.WriteFile(filepath.Join(web, ".gitfleet", "state.json"), []byte(`{"app":`), 0o644))
 			},
-			want:          map[string]*executor.AppState{"/srv/web": {}, "/srv/api": {}},
+			want:          map[string]*fleet.AppState{"/srv/web": {}, "/srv/api": {}},
 			wantMarkerErr: "state.json: ",
 		},
 		{
@@ -499,13 +424,13 @@ func TestLocalInspect(t *testing.T) {
 			setup: func(t *testing.T, srvDir, web string) {
 				mkdirs(t, web, ".gitfleet/state.json")
 			},
-			want:          map[string]*executor.AppState{"/srv/web": {}, "/srv/api": {}},
+			want:          map[string]*fleet.AppState{"/srv/web": {}, "/srv/api": {}},
 			wantMarkerErr: "read ",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := newLocal(t)
+			l := fleettest.NewLocal(t)
 			srv := &spec.Server{Name: "web-1"}
 			srvDir := filepath.Join(l.Root, "web-1")
 			if tt.setup != nil {
@@ -539,7 +464,7 @@ func TestLocalInspect(t *testing.T) {
 	}
 }
 
-func dump(m map[string]*executor.AppState) string {
+func dump(m map[string]*fleet.AppState) string {
 	var b strings.Builder
 	for _, k := range []string{"/srv/web", "/srv/api"} {
 		fmt.Fprintf(&b, "%s=", k)
@@ -610,7 +535,7 @@ func TestLocalPrune(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := newLocal(t)
+			l := fleettest.NewLocal(t)
 			srv := &spec.Server{Name: "web-1"}
 			releases := filepath.Join(l.Path(srv, "/srv/web"), "releases")
 			for i := 1; i <= 5; i++ {
@@ -626,7 +551,7 @@ func TestLocalPrune(t *testing.T) {
 			if err := l.Prune(context.Background(), srv, "/srv/web", tt.keep, tt.max); err != nil {
 				t.Fatalf("Prune: %v", err)
 			}
-			if got := names(t, releases); !reflect.DeepEqual(got, tt.want) {
+			if got := fleettest.Names(t, releases); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got releases %q, want %q", got, tt.want)
 			}
 		})
@@ -634,7 +559,7 @@ func TestLocalPrune(t *testing.T) {
 }
 
 func TestLocalPruneWithoutReleases(t *testing.T) {
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	if err := l.Prune(context.Background(), &spec.Server{Name: "web-1"}, "/srv/web", nil, 3); err != nil {
 		t.Errorf("got %v pruning a server with no releases, want no error", err)
 	}
@@ -672,7 +597,7 @@ func setTime(t *testing.T, p string, at time.Time) {
 
 func TestLocalRun(t *testing.T) {
 	ctx := context.Background()
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
 	dir := l.Path(srv, "/srv/web")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -706,7 +631,7 @@ func TestLocalRun(t *testing.T) {
 }
 
 func TestLocalRunTimeoutKillsProcessGroup(t *testing.T) {
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
 	if err := os.MkdirAll(l.Path(srv, "/srv/web"), 0o755); err != nil {
 		t.Fatal(err)
