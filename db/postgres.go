@@ -34,6 +34,15 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 )
 
+// ChangeTimeout is the bound of one change: its SQL here, or its command
+// on a server (the database lane's timeout).
+func (p *Postgres) ChangeTimeout() time.Duration {
+	if p.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return p.Timeout
+}
+
 // bound is ctx bounded by the Timeout.
 func (p *Postgres) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	t := p.Timeout

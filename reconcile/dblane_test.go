@@ -22,9 +22,7 @@ func TestDatabaseLane(t *testing.T) {
 	pg := pgtest.Start(t)
 	dir, fleet := t.TempDir(), t.TempDir()
 	repo(t, dir, "v1")
-	c, _ := newController(t, fleet)
-	c.ConfigRoots = []string{"/srv/etc"}
-	c.DBs = func(target string) (Database, error) { return &db.Postgres{DSN: pg.DSN}, nil }
+	c, _ := newController(t, fleet, withDB(&db.Postgres{DSN: pg.DSN}))
 	ctx := context.Background()
 	c.Update(snapshot(t, dir))
 	c.Pass(ctx, ctx, c.Desired())
@@ -43,7 +41,7 @@ func TestDatabaseLane(t *testing.T) {
 	}
 	release("v2", "    - {id: 0001_orders, sql: db/0001.sql}\n")
 	c.Update(snapshot(t, dir))
-	p := MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now())
+	p := preview(c)
 	var lanes []string
 	for _, ch := range p.Changes {
 		lanes = append(lanes, string(ch.Lane))
@@ -99,7 +97,7 @@ func TestDatabaseLane(t *testing.T) {
 	write("db/0001.sql", "CREATE TABLE orders (id bigint PRIMARY KEY);")
 	release("v1", "    - {id: 0001_orders, sql: db/0001.sql}\n")
 	c.Update(snapshot(t, dir))
-	p = MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now())
+	p = preview(c)
 	if len(p.Changes) != 2 || !strings.Contains(p.Changes[0].Blocked, "edited after it was applied") || p.Changes[1].Wait == nil {
 		t.Fatalf("edited change: %+v", p.Changes)
 	}
@@ -109,7 +107,7 @@ func TestDatabaseLane(t *testing.T) {
 	write("db/0003.sql", "DROP TABLE orders;")
 	release("v1", "    - {id: 0001_orders, sql: db/0001.sql}\n    - {id: 0003_drop, sql: db/0003.sql, irreversible: true}\n")
 	c.Update(snapshot(t, dir))
-	p = MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now())
+	p = preview(c)
 	if len(p.Changes) != 2 || !strings.Contains(p.Changes[0].Blocked, "allowIrreversible") || !strings.Contains(p.Changes[0].Warning, "irreversible: 0003_drop") {
 		t.Fatalf("irreversible with the files: %+v", p.Changes[0])
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitfleet/gitfleet/plan"
 )
 
 // TestEnvironmentLaneGoesFirst: one commit changes the environment's
@@ -16,7 +18,6 @@ func TestEnvironmentLaneGoesFirst(t *testing.T) {
 	dir, fleet := t.TempDir(), t.TempDir()
 	repo(t, dir, "v1")
 	c, _ := newController(t, fleet)
-	c.ConfigRoots = []string{"/srv/etc"}
 	ctx := context.Background()
 	c.Update(snapshot(t, dir))
 	c.Pass(ctx, ctx, c.Desired())
@@ -42,9 +43,8 @@ config:
 	repo2()
 	c.Update(snapshot(t, dir))
 
-	obs := c.observe(ctx, c.Desired())
-	p := MakePlan(c.Desired(), obs, c.Now())
-	if len(p.Changes) != 2 || p.Changes[0].Lane != LaneEnvironment || p.Changes[1].Lane != LaneFiles {
+	p := preview(c)
+	if len(p.Changes) != 2 || p.Changes[0].Lane != plan.LaneEnvironment || p.Changes[1].Lane != plan.LaneFiles {
 		t.Fatalf("plan: %d changes, want the environment lane then the files", len(p.Changes))
 	}
 	if w := p.Changes[1].Wait; w == nil || !w.Order || !strings.Contains(w.Why, "environment lane of prod goes first") {
@@ -58,7 +58,7 @@ config:
 
 	// First pass: config everywhere, v2 staged but not active.
 	pr := c.Pass(ctx, ctx, c.Desired())
-	if len(pr.Results) != 2 || pr.Results[0].Change.Lane != LaneEnvironment || pr.Results[0].Failed() != 0 || !pr.Results[1].Waiting {
+	if len(pr.Results) != 2 || pr.Results[0].Change.Lane != plan.LaneEnvironment || pr.Results[0].Failed() != 0 || !pr.Results[1].Waiting {
 		t.Fatalf("first pass: results %+v", pr.Results)
 	}
 	for _, s := range []string{"a", "b", "c"} {
@@ -76,7 +76,7 @@ config:
 			t.Errorf("%s after the second pass: running %s, config seen %q", s, running(t, fleet, s), seen)
 		}
 	}
-	if p := MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now()); len(p.Changes) != 0 {
+	if p := preview(c); len(p.Changes) != 0 {
 		t.Errorf("after convergence: %d changes", len(p.Changes))
 	}
 
@@ -101,7 +101,6 @@ func TestEnvironmentDriftAlertOnly(t *testing.T) {
 	}
 	env("x=1")
 	c, reg := newController(t, fleet)
-	c.ConfigRoots = []string{"/srv/etc"}
 	ctx := context.Background()
 	c.Update(snapshot(t, dir))
 	c.Pass(ctx, ctx, c.Desired())
@@ -112,7 +111,7 @@ func TestEnvironmentDriftAlertOnly(t *testing.T) {
 	os.WriteFile(conf, []byte("x=2 by hand\n"), 0o644)
 	pr := c.Pass(ctx, ctx, c.Desired())
 	for _, ch := range pr.Plan.Changes {
-		if ch.Lane == LaneEnvironment {
+		if ch.Lane == plan.LaneEnvironment {
 			t.Fatalf("onDrift alert planned a config change: %+v", ch)
 		}
 	}

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,11 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/transport/local"
-
-	"github.com/gitfleet/gitfleet/executor"
-	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/resolve"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -52,18 +49,7 @@ func snapshot(t *testing.T, dir string) source.Update {
 	return source.Update{Snapshot: s}
 }
 
-func newController(t *testing.T, fleet string) (*Controller, *prometheus.Registry) {
-	reg := prometheus.NewRegistry()
-	return &Controller{
-		Exec:    &executor.Executor{T: &local.Local{Root: fleet}, ConfigRoots: []string{"/srv/etc"}},
-		Metrics: metrics.New(reg, "test"),
-		Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		Resync:  time.Hour, ObserveParallelism: 4, ObserveTimeout: 5 * time.Second, StageParallelism: 2,
-		Now: time.Now,
-	}, reg
-}
-
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
@@ -170,11 +156,11 @@ func TestResolveRejectsUnsafeArtifact(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "artifacts/web/v1/passwd")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Resolve(context.Background(), snapshot(t, dir).Snapshot, nil)
+	_, err := resolve.Resolve(context.Background(), snapshot(t, dir).Snapshot, nil, spec.Options{})
 	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v1: artifact artifacts/web/v1/passwd: symlink to absolute path /etc/passwd") {
 		t.Fatalf("got %v, want an error at release.yaml:4 naming the symlink", err)
 	}
-	_, err = Resolve(context.Background(), mustTree(t, dir, "release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v9\n"), nil)
+	_, err = resolve.Resolve(context.Background(), mustTree(t, dir, "release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v9\n"), nil, spec.Options{})
 	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v9: artifact artifacts/web/v9: no such directory") {
 		t.Fatalf("got %v, want a missing-artifact error at release.yaml:4", err)
 	}
@@ -249,9 +235,7 @@ func TestRejectedSnapshotIsRetriedAtResync(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "app.yaml"), []byte("kind: App\nname: web\nartifact: {git: 'https://git.example.com/web.git'}\ndeployTo: /srv/web\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := newController(t, fleet)
-	c.Resync = 50 * time.Millisecond
-	c.Artifacts = &flakyArtifacts{fail: 2}
+	c, _ := newController(t, fleet, withResync(50*time.Millisecond), withArtifacts(&flakyArtifacts{fail: 2}))
 	c.Update(snapshot(t, dir))
 	if c.Desired() != nil {
 		t.Fatal("accepted although the artifact fetch failed")

@@ -18,7 +18,7 @@ import (
 // Event is one thing gitfleet did.
 type Event struct {
 	ID          uint64    `json:"id"`
-	Kind        string    `json:"kind"` // rollout, environment, database
+	Kind        string    `json:"kind"` // rollout, environment, database, rollback, retry
 	Environment string    `json:"environment"`
 	App         string    `json:"app,omitempty"`
 	Revision    string    `json:"revision"`
@@ -31,6 +31,9 @@ type Event struct {
 	End         time.Time `json:"end"`
 	Result      string    `json:"result"`
 	Error       string    `json:"error,omitempty"`
+	// By names who asked for an operation (rollback, retry): the API
+	// token's name, or "local" for a one-shot command.
+	By string `json:"by,omitempty"`
 }
 
 // Retention bounds the history: the newest MaxEvents, none older than

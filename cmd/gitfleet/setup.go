@@ -280,20 +280,21 @@ func sshTransport(c *config.SSHTransport) (*sshtr.SSH, error) {
 }
 
 // databases opens the database lane's targets of gitfleet.yaml; their DSNs
-// are read once, at start.
-func databases(c *config.Config) (reconcile.DBFunc, error) {
-	if len(c.Databases) == 0 {
-		return nil, nil
-	}
+// are read once, at start. A target that is not configured is an error of
+// the change that names it.
+func databases(c *config.Config) (func(string) (reconcile.Database, error), error) {
 	dbs := map[string]*db.Postgres{}
 	for name, d := range c.Databases {
 		dsn, err := d.DSN()
 		if err != nil {
 			return nil, fmt.Errorf("%s: databases.%s: %w", c.File, name, err)
 		}
-		dbs[name] = &db.Postgres{DSN: dsn}
+		dbs[name] = &db.Postgres{DSN: dsn, Timeout: d.Timeout}
 	}
 	return func(target string) (reconcile.Database, error) {
+		if len(dbs) == 0 {
+			return nil, fmt.Errorf("database %q: no databases configured in %s", target, c.File)
+		}
 		if d := dbs[target]; d != nil {
 			return d, nil
 		}

@@ -1,4 +1,6 @@
-package reconcile
+// Package plantest builds desired states and observed fleets for the tests
+// and benchmarks of planning and of the controller.
+package plantest
 
 import (
 	"fmt"
@@ -6,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/gitfleet/gitfleet/fleet"
-
+	"github.com/gitfleet/gitfleet/plan"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
-// benchFleet builds a desired state of servers spread over 10 environments,
+// BenchFleet builds a desired state of servers spread over 10 environments,
 // 5 apps on every server, and an observed fleet where 80% of server-apps are
 // in sync, 10% run an older version and 10% have nothing yet.
-func benchFleet(b *testing.B, servers int) (*Desired, *Observed) {
+func BenchFleet(b testing.TB, servers int) (*plan.Desired, *plan.Observed) {
 	b.Helper()
 	const envs, apps = 10, 5
 	var y strings.Builder
@@ -33,13 +35,13 @@ func benchFleet(b *testing.B, servers int) (*Desired, *Observed) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := &Desired{Revision: "bench", Spec: sd, Releases: map[spec.Key]fleet.Release{}}
+	d := &plan.Desired{Revision: "bench", Spec: sd, Releases: map[spec.Key]fleet.Release{}}
 	for _, r := range sd.Releases {
 		d.Releases[r.Key()] = fleet.Release{ID: fleet.ReleaseID("v2", fmt.Sprintf("%064d", 2)), Version: "v2"}
 	}
 	newID := fleet.ReleaseID("v2", fmt.Sprintf("%064d", 2))
 	oldID := fleet.ReleaseID("v1", fmt.Sprintf("%064d", 1))
-	o := &Observed{Servers: make(map[string]*fleet.ServerState, servers)}
+	o := &plan.Observed{Servers: make(map[string]*fleet.ServerState, servers)}
 	for s := 0; s < servers; s++ {
 		st := &fleet.ServerState{Server: fmt.Sprintf("srv-%d", s), Apps: map[string]*fleet.AppState{}}
 		for a := 0; a < apps; a++ {
@@ -56,24 +58,4 @@ func benchFleet(b *testing.B, servers int) (*Desired, *Observed) {
 		o.Servers[st.Server] = st
 	}
 	return d, o
-}
-
-// BenchmarkPlan plans fleets of 100, 1,000 and 10,000 servers with 5 apps
-// each. Goal: 10,000 servers in under 100 ms and 200 MB allocated.
-func BenchmarkPlan(b *testing.B) {
-	for _, n := range []int{100, 1000, 10000} {
-		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
-			d, o := benchFleet(b, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			var p *Plan
-			for i := 0; i < b.N; i++ {
-				p = MakePlan(d, o, planNow)
-			}
-			b.StopTimer()
-			if got, want := p.Pending(), n*5/5; got != want {
-				b.Fatalf("got %d pending server steps, want %d", got, want)
-			}
-		})
-	}
 }

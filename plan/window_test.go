@@ -1,7 +1,6 @@
-package reconcile
+package plan
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -76,20 +75,5 @@ func TestPlanWindows(t *testing.T) {
 				t.Errorf("plan text does not say when:\n%s", b.String())
 			}
 		}
-	}
-}
-
-func TestOutsideTheWindowOnlyStages(t *testing.T) {
-	d := windowDesired(t)
-	now, _ := time.Parse(time.RFC3339, "2026-11-28T10:00:00Z")
-	p := MakePlan(d, observed(app(&fleet.AppState{}), app(&fleet.AppState{})), now)
-	rec := &recorder{}
-	res := testRollout(rec).Execute(context.Background(), context.Background(), d, p.Changes[0])
-	calls := rec.Calls()
-	if strings.Join(calls, ",") != "stage s1,stage s2" && strings.Join(calls, ",") != "stage s2,stage s1" {
-		t.Errorf("calls %v, want the two stages and no activation", calls)
-	}
-	if res.Outcome() != "staged" || !res.Waiting {
-		t.Errorf("outcome %s, want staged", res.Outcome())
 	}
 }

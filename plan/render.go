@@ -1,4 +1,4 @@
-package reconcile
+package plan
 
 import (
 	"fmt"
@@ -7,14 +7,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/fleet"
 )
 
 // WriteText prints the plan for people: every Release with its standing,
 // the server steps of every change, then servers that need attention.
 func (p *Plan) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
-	fmt.Fprintf(ew, "revision %s (%s)\n", source.ShortRevision(p.Revision), p.Origin)
+	fmt.Fprintf(ew, "revision %s (%s)\n", fleet.ShortRevision(p.Revision), p.Origin)
 	changes := map[string]*Change{}
 	for _, c := range p.Changes {
 		if c.Lane == LaneFiles {
@@ -146,7 +146,7 @@ func writeUnmanaged(w io.Writer, u *Unmanaged) {
 		return
 	}
 	if len(u.Servers) > 0 {
-		fmt.Fprintf(w, "\nno longer managed (named by the daemon's desired state at %s, not by this one; left as they are, no longer observed or deployed to):\n", source.ShortRevision(u.Since))
+		fmt.Fprintf(w, "\nno longer managed (named by the daemon's desired state at %s, not by this one; left as they are, no longer observed or deployed to):\n", fleet.ShortRevision(u.Since))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, s := range u.Servers {
 			fmt.Fprintf(tw, "  %s\t%s\n", s.Environment, s.Server)
