@@ -10,76 +10,34 @@ import (
 )
 
 // MakePlan compares the desired state with the observed fleet. It is pure:
-// the same inputs give the same plan.
+// the same inputs give the same plan. The lanes are ordered: the
+// environment lane first, then the database lane, then the files that
+// need them, each within its windows.
 func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 	p := &Plan{Revision: d.Revision, Origin: d.Origin, Time: now}
-	// The environment lane goes first: the files of a release wait for
-	// the environment they need.
-	envPending := map[string]*Change{}
 	envChanges, configDrift := planEnvironmentLane(d, o)
 	p.ConfigDrift = configDrift
+	envPending := map[string]*Change{}
 	for _, ch := range envChanges {
-		env := d.Spec.Environment(ch.Environment)
-		if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
-			ch.Wait = &Wait{Why: v.Why, Next: v.Next}
-		}
+		inWindow(d, ch, now)
 		envPending[ch.Environment] = ch
 		p.Changes = append(p.Changes, ch)
 	}
 	var fileChanges []*Change
 	for _, r := range d.Spec.Releases {
-		env, app := d.Spec.Environment(r.Environment), d.Spec.App(r.App)
-		rel, ok := d.Releases[r.Key()]
-		if !ok {
+		st, ch := planRelease(d, o, r)
+		if st == nil {
 			continue // artifact not resolved: nothing to compare with
 		}
-		targets := spec.Targets(env, app)
-		st := &AppStatus{
-			Environment: env.Name, App: app.Name, Version: rel.Version, Release: rel.ID,
-			Counts:  make(map[SyncState]int, len(SyncStates)),
-			Servers: make([]*ServerStatus, 0, len(targets)),
-		}
-		var ch *Change
-		for _, srv := range targets {
-			ss, sc := planServer(d, o, app, rel, srv)
-			sc = pinServer(d, r.Key(), ss, sc)
-			st.Servers = append(st.Servers, ss)
-			st.Counts[ss.State]++
-			if sc == nil {
-				continue
-			}
-			if ch == nil {
-				ch = &Change{
-					Lane: LaneFiles, Environment: env.Name, App: app.Name,
-					Strategy: r.Strategy, Version: rel.Version, To: rel.ID,
-				}
-			}
-			ch.Servers = append(ch.Servers, sc)
-		}
-		if ch != nil {
-			ch.Reason = summarize(ch, len(targets))
-		}
-		switch r.Strategy {
-		case spec.Rolling:
-			ch = planRolling(d, o, r, env, app, rel, targets, st, ch)
-		case spec.Parallel:
-			ch = planParallel(d, o, r, env, app, rel, targets, st, ch)
-		}
-		recount(st)
 		p.Status = append(p.Status, st)
-		if ch != nil {
-			if v := env.Windows.For(string(ch.Lane)).At(now); !v.Open {
-				ch.Wait = &Wait{Why: v.Why, Next: v.Next}
-			} else if ec := envPending[env.Name]; ec != nil {
-				ch.Wait = &Wait{Why: fmt.Sprintf("the environment lane of %s goes first (%d servers)", env.Name, len(ec.Servers)), Order: true}
-				if ec.Wait != nil {
-					ch.Wait.Next = ec.Wait.Next
-				}
-			}
-			fileChanges = append(fileChanges, ch)
+		if ch == nil {
+			continue
 		}
+		if inWindow(d, ch, now) {
+			waitFor(ch, envPending[ch.Environment], fmt.Sprintf("the environment lane of %s goes first (%d servers)", ch.Environment, len(envPending[ch.Environment].safeServers())))
+		}
+		fileChanges = append(fileChanges, ch)
 	}
-	// The database lane, ahead of the files that need it.
 	filesPending := map[spec.Key]bool{}
 	for _, ch := range fileChanges {
 		filesPending[ch.Key()] = true
@@ -87,9 +45,7 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 	// Files wait until the database lane of their environment converged.
 	dbPending := map[string]*Change{}
 	for _, ch := range planDatabaseLane(d, o, filesPending) {
-		if v := d.Spec.Environment(ch.Environment).Windows.For(string(ch.Lane)).At(now); !v.Open {
-			ch.Wait = &Wait{Why: v.Why, Next: v.Next}
-		}
+		inWindow(d, ch, now)
 		if dbPending[ch.Environment] == nil {
 			dbPending[ch.Environment] = ch
 		}
@@ -101,10 +57,7 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 			if dc.Blocked != "" {
 				why = fmt.Sprintf("the database lane of %s is blocked (%s): %s", ch.Environment, dc.Key(), dc.Blocked)
 			}
-			ch.Wait = &Wait{Why: why, Order: true}
-			if dc.Wait != nil {
-				ch.Wait.Next = dc.Wait.Next
-			}
+			waitFor(ch, dc, why)
 		}
 		p.Changes = append(p.Changes, ch)
 	}
@@ -112,6 +65,128 @@ func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 		resolveChange(d, ch)
 	}
 	return p
+}
+
+// inWindow makes a change outside the windows of its lane wait, and
+// reports whether it is inside.
+func inWindow(d *Desired, ch *Change, now time.Time) bool {
+	v := d.Spec.Environment(ch.Environment).Windows.For(string(ch.Lane)).At(now)
+	if !v.Open {
+		ch.Wait = &Wait{Why: v.Why, Next: v.Next}
+	}
+	return v.Open
+}
+
+// waitFor makes ch wait for first, a change of another lane that goes
+// before it; nothing when first is nil.
+func waitFor(ch, first *Change, why string) {
+	if first == nil {
+		return
+	}
+	ch.Wait = &Wait{Why: why, Order: true}
+	if first.Wait != nil {
+		ch.Wait.Next = first.Wait.Next
+	}
+}
+
+func (c *Change) safeServers() []*ServerChange {
+	if c == nil {
+		return nil
+	}
+	return c.Servers
+}
+
+// planRelease finds the standing of every server of a Release and the
+// change of the files lane, shaped by its strategy; a nil standing when
+// its artifact is not resolved.
+func planRelease(d *Desired, o *Observed, r *spec.Release) (*AppStatus, *Change) {
+	env, app := d.Spec.Environment(r.Environment), d.Spec.App(r.App)
+	rel, ok := d.Releases[r.Key()]
+	if !ok {
+		return nil, nil
+	}
+	x := &releasePlan{d: d, o: o, r: r, env: env, app: app, rel: rel, targets: spec.Targets(env, app)}
+	x.st = &AppStatus{
+		Environment: env.Name, App: app.Name, Version: rel.Version, Release: rel.ID,
+		Counts:  make(map[SyncState]int, len(SyncStates)),
+		Servers: make([]*ServerStatus, 0, len(x.targets)),
+	}
+	var steps []*ServerChange
+	for _, srv := range x.targets {
+		ss, sc := planServer(d, o, app, rel, srv)
+		sc = pinServer(d, r.Key(), ss, sc)
+		x.st.Servers = append(x.st.Servers, ss)
+		if sc != nil {
+			steps = append(steps, sc)
+		}
+	}
+	var ch *Change
+	if len(steps) > 0 {
+		ch = x.change(steps)
+	}
+	switch r.Strategy {
+	case spec.Rolling:
+		ch = x.rolling(ch)
+	case spec.Parallel:
+		ch = x.parallel(ch)
+	}
+	recount(x.st)
+	return x.st, ch
+}
+
+// releasePlan is the planning of one Release: what it resolves to, its
+// servers' standing, and its observation.
+type releasePlan struct {
+	d       *Desired
+	o       *Observed
+	r       *spec.Release
+	env     *spec.Environment
+	app     *spec.App
+	rel     fleet.Release
+	targets []*spec.Server
+	st      *AppStatus
+	lbo     *LBObservation // rolling and parallel
+}
+
+// change is the change of the files lane with the given server steps.
+func (x *releasePlan) change(steps []*ServerChange) *Change {
+	ch := &Change{Lane: LaneFiles, Environment: x.env.Name, App: x.app.Name, Strategy: x.r.Strategy,
+		Version: x.rel.Version, To: x.rel.ID, Servers: steps}
+	ch.Reason = summarize(ch, len(x.targets))
+	return ch
+}
+
+// hold drops the release's change and records why on its standing.
+func (x *releasePlan) hold(why string) *Change {
+	x.st.Note = why
+	return nil
+}
+
+// status is the standing of every target by server name.
+func (x *releasePlan) status() map[string]*ServerStatus {
+	out := make(map[string]*ServerStatus, len(x.st.Servers))
+	for _, ss := range x.st.Servers {
+		out[ss.Server] = ss
+	}
+	return out
+}
+
+// observeLB takes the environment's load balancer from the observation,
+// or says why the release is held: unreadable, or a target missing there.
+func (x *releasePlan) observeLB(what string) (held string) {
+	x.lbo = x.o.LB[x.env.Name]
+	switch {
+	case x.lbo == nil:
+		return "load balancer not observed"
+	case x.lbo.Err != nil:
+		return x.lbo.Err.Error()
+	}
+	for _, srv := range x.targets {
+		if _, ok := lbOf(x.lbo, srv); !ok {
+			return fmt.Sprintf("server %s (%q) is not in %s of %s", srv.Name, srv.LB(), what, x.env.Name)
+		}
+	}
+	return ""
 }
 
 // resolveChange finds what the change needs of the desired state, once,

@@ -54,35 +54,23 @@ func LiveGroup(lbo *LBObservation, g map[string][]*spec.Server, onRelease func(s
 	return spec.GroupBlue
 }
 
-// planParallel plans a blue/green release: the live group is observed in
+// parallel plans a blue/green release: the live group is observed in
 // the load balancer; the idle group gets the release and then the
 // traffic. Once the live group is on the release, the idle group (on the
 // previous release, kept for a switch back) is in sync as long as it takes
 // no traffic.
-func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environment, app *spec.App, rel fleet.Release, targets []*spec.Server, st *AppStatus, ch *Change) *Change {
-	lbo := o.LB[env.Name]
-	if lbo == nil || lbo.Err != nil {
-		if lbo == nil {
-			return holdChange(st, "load balancer not observed")
-		}
-		return holdChange(st, lbo.Err.Error())
+func (x *releasePlan) parallel(ch *Change) *Change {
+	if why := x.observeLB("the load balancer backend"); why != "" {
+		return x.hold(why)
 	}
-	for _, srv := range targets {
-		if _, ok := lbOf(lbo, srv); !ok {
-			return holdChange(st, fmt.Sprintf("server %s (%q) is not in the load balancer backend of %s", srv.Name, srv.LB(), env.Name))
-		}
-	}
-	status := map[string]*ServerStatus{}
-	for _, ss := range st.Servers {
-		status[ss.Server] = ss
-	}
+	status := x.status()
 	inChange := map[string]*ServerChange{}
 	if ch != nil {
 		for _, s := range ch.Servers {
 			inChange[s.Server] = s
 		}
 	}
-	g := Groups(targets)
+	g := Groups(x.targets)
 	onRelease := func(name string) bool {
 		for _, s := range g[name] {
 			if ss := status[s.Name]; ss.State != InSync || inChange[s.Name] != nil {
@@ -91,59 +79,28 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 		}
 		return true
 	}
-	live := LiveGroup(lbo, g, onRelease)
-	var idle string
+	live := LiveGroup(x.lbo, g, onRelease)
+	idle := OtherGroup(live)
 	switch {
 	case live != "" && onRelease(live):
-		// Done: the idle group keeps the previous release, out of traffic.
-		ch = &Change{Lane: LaneFiles, Environment: env.Name, App: app.Name, Strategy: r.Strategy, Version: rel.Version, To: rel.ID}
-		for _, s := range g[live] {
-			if ls, _ := lbOf(lbo, s); ls.Admin != fleet.LBReady {
-				ss := status[s.Name]
-				ss.State, ss.Drift, ss.Reason = Drifted, DriftLoadBalancer, fmt.Sprintf("live group %s, but %s in the load balancer", live, ls.Admin)
-				ch.Servers = append(ch.Servers, &ServerChange{Server: s.Name, From: ss.Current, Restore: true, Reason: ss.Reason})
-			}
-		}
-		for _, s := range g[OtherGroup(live)] {
-			ss := status[s.Name]
-			if ss.State == Unreachable {
-				continue
-			}
-			ss.State, ss.Held = InSync, false
-			ss.Reason = fmt.Sprintf("idle group %s, keeps %s for a switch back", OtherGroup(live), ss.Current)
-			// Drained counts as out too: a command load balancer may have
-			// no maintenance state of its own.
-			if ls, _ := lbOf(lbo, s); ls.Admin == fleet.LBReady {
-				ss.State, ss.Drift = Drifted, DriftLoadBalancer
-				ss.Reason = fmt.Sprintf("idle group %s, but %s in the load balancer", OtherGroup(live), ls.Admin)
-				ch.Servers = append(ch.Servers, &ServerChange{Server: s.Name, From: ss.Current, TakeOut: true, Reason: ss.Reason})
-			}
-		}
-		recount(st)
-		if len(ch.Servers) == 0 {
-			return nil
-		}
-		ch.Reason = summarize(ch, len(targets))
-		return ch
+		return x.switched(g, live, status)
 	case live == "":
 		idle = spec.GroupBlue
 		if onRelease(spec.GroupGreen) && !onRelease(spec.GroupBlue) {
 			idle = spec.GroupGreen
 		}
-	default:
-		idle = OtherGroup(live)
 	}
-	if srv, f := rolloutFailure(d, o, app, rel, targets); f != nil {
-		return holdChange(st, fmt.Sprintf("parallel rollout failed or was rolled back at this revision (on %s: %s); held until a new commit or `gitfleet sync --retry %s %s`", srv, f.Error, env.Name, app.Name))
+	if srv, f := rolloutFailure(x.d, x.o, x.app, x.rel, x.targets); f != nil {
+		return x.hold(fmt.Sprintf("parallel rollout failed or was rolled back at this revision (on %s: %s); held until a new commit or `gitfleet sync --retry %s %s`", srv, f.Error, x.env.Name, x.app.Name))
 	}
 	var steps []*ServerChange
 	for _, s := range g[idle] {
 		ss := status[s.Name]
 		switch {
 		case ss.State == Unreachable:
-			return holdChange(st, fmt.Sprintf("server %s of the idle group %s is unreachable: the whole group must be healthy to switch", s.Name, idle))
+			return x.hold(fmt.Sprintf("server %s of the idle group %s is unreachable: the whole group must be healthy to switch", s.Name, idle))
 		case ss.Held:
-			return holdChange(st, fmt.Sprintf("server %s of the idle group %s is held: %s", s.Name, idle, ss.Reason))
+			return x.hold(fmt.Sprintf("server %s of the idle group %s is held: %s", s.Name, idle, ss.Reason))
 		}
 		if sc := inChange[s.Name]; sc != nil {
 			steps = append(steps, sc)
@@ -155,8 +112,8 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 			ss.Reason = fmt.Sprintf("live group %s on %s until the switch to %s", live, fleet.VersionOf(ss.Current), idle)
 		}
 	}
-	recount(st)
-	ch = &Change{Lane: LaneFiles, Environment: env.Name, App: app.Name, Strategy: r.Strategy, Version: rel.Version, To: rel.ID, Servers: steps}
+	recount(x.st)
+	ch = x.change(steps)
 	sw := &Switch{From: live, To: idle}
 	for _, s := range g[idle] {
 		sw.Servers = append(sw.Servers, s.Name)
@@ -167,6 +124,41 @@ func planParallel(d *Desired, o *Observed, r *spec.Release, env *spec.Environmen
 	ch.Switch = sw
 	ch.Reason = fmt.Sprintf("deliver to the idle group %s (%d of %d servers need it), then switch %s", idle, len(steps), len(g[idle]), switchText(sw))
 	return ch
+}
+
+// switched is the standing of a release whose live group is on it: the
+// idle group keeps the previous release, out of traffic; a server of
+// either group in the wrong state of the load balancer is put right.
+func (x *releasePlan) switched(g map[string][]*spec.Server, live string, status map[string]*ServerStatus) *Change {
+	var steps []*ServerChange
+	for _, s := range g[live] {
+		if ls, _ := lbOf(x.lbo, s); ls.Admin != fleet.LBReady {
+			ss := status[s.Name]
+			ss.State, ss.Drift, ss.Reason = Drifted, DriftLoadBalancer, fmt.Sprintf("live group %s, but %s in the load balancer", live, ls.Admin)
+			steps = append(steps, &ServerChange{Server: s.Name, From: ss.Current, Restore: true, Reason: ss.Reason})
+		}
+	}
+	idle := OtherGroup(live)
+	for _, s := range g[idle] {
+		ss := status[s.Name]
+		if ss.State == Unreachable {
+			continue
+		}
+		ss.State, ss.Held = InSync, false
+		ss.Reason = fmt.Sprintf("idle group %s, keeps %s for a switch back", idle, ss.Current)
+		// Drained counts as out too: a command load balancer may have
+		// no maintenance state of its own.
+		if ls, _ := lbOf(x.lbo, s); ls.Admin == fleet.LBReady {
+			ss.State, ss.Drift = Drifted, DriftLoadBalancer
+			ss.Reason = fmt.Sprintf("idle group %s, but %s in the load balancer", idle, ls.Admin)
+			steps = append(steps, &ServerChange{Server: s.Name, From: ss.Current, TakeOut: true, Reason: ss.Reason})
+		}
+	}
+	recount(x.st)
+	if len(steps) == 0 {
+		return nil
+	}
+	return x.change(steps)
 }
 
 func switchText(sw *Switch) string {

@@ -17,113 +17,22 @@ func (p *Plan) WriteText(w io.Writer) error {
 	fmt.Fprintf(ew, "revision %s (%s)\n", fleet.ShortRevision(p.Revision), p.Origin)
 	changes := map[string]*Change{}
 	for _, c := range p.Changes {
-		if c.Lane == LaneFiles {
+		switch c.Lane {
+		case LaneFiles:
 			changes[c.Key().String()] = c
+		case LaneDatabase:
+			writeDatabase(ew, c)
 		}
 	}
 	for _, c := range p.Changes {
-		if c.Lane != LaneDatabase {
-			continue
+		if c.Lane == LaneEnvironment {
+			writeEnvironment(ew, c)
 		}
-		fmt.Fprintf(ew, "\n%s %s: database %s (lane database)\n  %s\n", c.Key(), c.Version, c.To, c.Reason)
-		if c.Warning != "" {
-			fmt.Fprintf(ew, "  WARNING %s\n", c.Warning)
-		}
-		if c.Blocked != "" {
-			fmt.Fprintf(ew, "  blocked: %s\n", c.Blocked)
-		}
-		if w := c.Wait; w != nil {
-			fmt.Fprintf(ew, "  waits for its window: %s\n", w.Why)
-		}
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		for _, s := range c.DB {
-			irr := ""
-			if s.Irreversible {
-				irr = "irreversible"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.ID, s.What, irr)
-		}
-		tw.Flush()
-	}
-	for _, c := range p.Changes {
-		if c.Lane != LaneEnvironment {
-			continue
-		}
-		fmt.Fprintf(ew, "\n%s environment config %s (lane environment)\n  %s\n", c.Environment, c.To, c.Reason)
-		if w := c.Wait; w != nil {
-			fmt.Fprintf(ew, "  waits for its window: %s\n", w.Why)
-		}
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		for _, s := range c.Servers {
-			fmt.Fprintf(tw, "  %s\twrite %s\n", s.Server, strings.Join(s.Files, ", "))
-		}
-		tw.Flush()
 	}
 	for _, st := range p.Status {
-		key := st.Environment + "/" + st.App
-		c := changes[key]
-		if c == nil {
-			fmt.Fprintf(ew, "\n%s %s: in sync on %d of %d servers%s\n", key, st.Version, st.Counts[InSync], len(st.Servers), attention(st))
-			continue
-		}
-		fmt.Fprintf(ew, "\n%s %s: %s rollout of %s (lane %s)%s\n  %s\n", key, st.Version, c.Strategy, c.To, c.Lane, attention(st), c.Reason)
-		if w := c.Wait; w != nil && w.Order {
-			fmt.Fprintf(ew, "  waits: %s (staging goes ahead)\n", w.Why)
-		} else if w != nil {
-			next := "no opening within two years"
-			if !w.Next.IsZero() {
-				next = "next opening " + w.Next.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(ew, "  waits for its window: %s; %s (staging goes ahead)\n", w.Why, next)
-		}
-		for i, b := range c.Batches {
-			fmt.Fprintf(ew, "  batch %d: %s\n", i+1, strings.Join(b, ", "))
-		}
-		if sw := c.Switch; sw != nil {
-			fmt.Fprintf(ew, "  switch %s: %s in", switchText(sw), strings.Join(sw.Servers, ", "))
-			if len(sw.Old) > 0 && sw.From != "" {
-				fmt.Fprintf(ew, ", %s out (kept on their release for a rollback)", strings.Join(sw.Old, ", "))
-			}
-			fmt.Fprintln(ew)
-		}
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		for _, s := range c.Servers {
-			from := s.From
-			if from == "" {
-				from = "(none)"
-			}
-			reason := s.Reason
-			if f := s.LastFailure; f != nil {
-				reason += fmt.Sprintf("; last attempt failed at %s %s: %s", f.Step, f.At.UTC().Format(time.RFC3339), oneLine(f.Err))
-			}
-			to := "→ " + c.To
-			if s.Restore || s.TakeOut {
-				to = "(stays)"
-			}
-			fmt.Fprintf(tw, "  %s\t%s %s\t%s\t%s\n", s.Server, from, to, steps(s), reason)
-		}
-		tw.Flush()
+		writeRelease(ew, st, changes[st.Environment+"/"+st.App])
 	}
-	var notes []string
-	for _, st := range p.Status {
-		if st.Note != "" {
-			notes = append(notes, fmt.Sprintf("  %s/%s\t(all)\theld: %s", st.Environment, st.App, st.Note))
-		}
-		for _, s := range st.Servers {
-			switch {
-			case s.State == Unreachable:
-				notes = append(notes, fmt.Sprintf("  %s/%s\t%s\tunreachable: %s", st.Environment, st.App, s.Server, s.Reason))
-			case s.Held:
-				notes = append(notes, fmt.Sprintf("  %s/%s\t%s\theld: %s", st.Environment, st.App, s.Server, s.Reason))
-			}
-		}
-	}
-	if len(notes) > 0 {
-		fmt.Fprintln(ew, "\nneeds attention:")
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(notes, "\n"))
-		tw.Flush()
-	}
+	writeAttention(ew, p.Status)
 	writeUnmanaged(ew, p.Unmanaged)
 	fmt.Fprintln(ew)
 	var summary []string
@@ -138,6 +47,118 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(ew, strings.Join(summary, "; "))
 	return ew.err
+}
+
+// writeDatabase prints a change of the database lane.
+func writeDatabase(w io.Writer, c *Change) {
+	fmt.Fprintf(w, "\n%s %s: database %s (lane database)\n  %s\n", c.Key(), c.Version, c.To, c.Reason)
+	if c.Warning != "" {
+		fmt.Fprintf(w, "  WARNING %s\n", c.Warning)
+	}
+	if c.Blocked != "" {
+		fmt.Fprintf(w, "  blocked: %s\n", c.Blocked)
+	}
+	if wt := c.Wait; wt != nil {
+		fmt.Fprintf(w, "  waits for its window: %s\n", wt.Why)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range c.DB {
+		irr := ""
+		if s.Irreversible {
+			irr = "irreversible"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.ID, s.What, irr)
+	}
+	tw.Flush()
+}
+
+// writeEnvironment prints a change of the environment lane.
+func writeEnvironment(w io.Writer, c *Change) {
+	fmt.Fprintf(w, "\n%s environment config %s (lane environment)\n  %s\n", c.Environment, c.To, c.Reason)
+	if wt := c.Wait; wt != nil {
+		fmt.Fprintf(w, "  waits for its window: %s\n", wt.Why)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range c.Servers {
+		what := "write " + strings.Join(s.Files, ", ")
+		if len(s.Files) == 0 {
+			what = "record what is applied"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Server, what)
+	}
+	tw.Flush()
+}
+
+// writeRelease prints a Release's standing and, when it has one, its
+// change of the files lane.
+func writeRelease(w io.Writer, st *AppStatus, c *Change) {
+	key := st.Environment + "/" + st.App
+	if c == nil {
+		fmt.Fprintf(w, "\n%s %s: in sync on %d of %d servers%s\n", key, st.Version, st.Counts[InSync], len(st.Servers), attention(st))
+		return
+	}
+	fmt.Fprintf(w, "\n%s %s: %s rollout of %s (lane %s)%s\n  %s\n", key, st.Version, c.Strategy, c.To, c.Lane, attention(st), c.Reason)
+	if wt := c.Wait; wt != nil && wt.Order {
+		fmt.Fprintf(w, "  waits: %s (staging goes ahead)\n", wt.Why)
+	} else if wt != nil {
+		next := "no opening within two years"
+		if !wt.Next.IsZero() {
+			next = "next opening " + wt.Next.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  waits for its window: %s; %s (staging goes ahead)\n", wt.Why, next)
+	}
+	for i, b := range c.Batches {
+		fmt.Fprintf(w, "  batch %d: %s\n", i+1, strings.Join(b, ", "))
+	}
+	if sw := c.Switch; sw != nil {
+		fmt.Fprintf(w, "  switch %s: %s in", switchText(sw), strings.Join(sw.Servers, ", "))
+		if len(sw.Old) > 0 && sw.From != "" {
+			fmt.Fprintf(w, ", %s out (kept on their release for a rollback)", strings.Join(sw.Old, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range c.Servers {
+		from := s.From
+		if from == "" {
+			from = "(none)"
+		}
+		reason := s.Reason
+		if f := s.LastFailure; f != nil {
+			reason += fmt.Sprintf("; last attempt failed at %s %s: %s", f.Step, f.At.UTC().Format(time.RFC3339), oneLine(f.Err))
+		}
+		to := "→ " + c.To
+		if s.Restore || s.TakeOut {
+			to = "(stays)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s %s\t%s\t%s\n", s.Server, from, to, steps(s), reason)
+	}
+	tw.Flush()
+}
+
+// writeAttention lists the releases and servers that are held or
+// unreachable.
+func writeAttention(w io.Writer, status []*AppStatus) {
+	var notes []string
+	for _, st := range status {
+		if st.Note != "" {
+			notes = append(notes, fmt.Sprintf("  %s/%s\t(all)\theld: %s", st.Environment, st.App, st.Note))
+		}
+		for _, s := range st.Servers {
+			switch {
+			case s.State == Unreachable:
+				notes = append(notes, fmt.Sprintf("  %s/%s\t%s\tunreachable: %s", st.Environment, st.App, s.Server, s.Reason))
+			case s.Held:
+				notes = append(notes, fmt.Sprintf("  %s/%s\t%s\theld: %s", st.Environment, st.App, s.Server, s.Reason))
+			}
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\nneeds attention:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(notes, "\n"))
+		tw.Flush()
+	}
 }
 
 // writeUnmanaged prints the servers the plan's desired state leaves.

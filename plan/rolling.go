@@ -32,50 +32,79 @@ func rolloutFailure(d *Desired, o *Observed, app *spec.App, rel fleet.Release, t
 	return "", nil
 }
 
-// holdChange drops a change and records why on the release's standing.
-func holdChange(st *AppStatus, why string) *Change {
-	st.Note = why
-	return nil
-}
-
-// planRolling turns the servers' changes into batches, adds servers to put
+// rolling turns the servers' changes into batches, adds servers to put
 // back into the load balancer, and holds the release when its rollout
 // failed at this revision or the load balancer cannot be read.
-func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment, app *spec.App, rel fleet.Release, targets []*spec.Server, st *AppStatus, ch *Change) *Change {
-	if srv, f := rolloutFailure(d, o, app, rel, targets); f != nil {
-		return holdChange(st, fmt.Sprintf("rolling rollout failed at this revision (on %s: %s); held until a new commit or `gitfleet sync --retry %s %s`", srv, f.Error, env.Name, app.Name))
+func (x *releasePlan) rolling(ch *Change) *Change {
+	if srv, f := rolloutFailure(x.d, x.o, x.app, x.rel, x.targets); f != nil {
+		return x.hold(fmt.Sprintf("rolling rollout failed at this revision (on %s: %s); held until a new commit or `gitfleet sync --retry %s %s`", srv, f.Error, x.env.Name, x.app.Name))
 	}
-	lbo := o.LB[env.Name]
-	if lbo == nil || lbo.Err != nil {
-		if lbo == nil {
-			return holdChange(st, "load balancer not observed")
+	if why := x.observeLB("load balancer backend"); why != "" {
+		return x.hold(why)
+	}
+	restore, unavailable := x.leftOut(ch)
+	if ch == nil && len(restore) == 0 {
+		return nil
+	}
+	if ch == nil {
+		ch = x.change(nil)
+	}
+	var activate []*ServerChange
+	for _, s := range ch.Servers {
+		if s.Activate || s.Heal {
+			activate = append(activate, s)
 		}
-		return holdChange(st, lbo.Err.Error())
 	}
-	inChange := map[string]*ServerChange{}
+	// A batch cut short by a crash comes first: its servers are already
+	// out of the load balancer.
+	sort.SliceStable(activate, func(i, j int) bool {
+		a := x.lbo.Servers[serverByName(x.targets, activate[i].Server).LB()]
+		b := x.lbo.Servers[serverByName(x.targets, activate[j].Server).LB()]
+		return !a.Available() && b.Available()
+	})
+	n := len(x.targets)
+	size := min(x.r.Rolling.Batch.Of(n), x.r.Rolling.MaxUnavailable.Of(n)-unavailable)
+	if len(activate) > 0 && size < 1 {
+		// No batch, but servers left out still go back.
+		x.st.Note = fmt.Sprintf("%d of %d servers are unavailable and maxUnavailable is %s: no room for a batch", unavailable, n, x.r.Rolling.MaxUnavailable)
+		if len(restore) == 0 {
+			return nil
+		}
+		ch.Servers, ch.Batches = restore, nil
+		ch.Reason = summarize(ch, n)
+		return ch
+	}
+	ch.Servers = append(restore, activate...)
+	ch.Batches = nil
+	for i := 0; i < len(activate); i += size {
+		var b []string
+		for _, s := range activate[i:min(i+size, len(activate))] {
+			b = append(b, s.Server)
+		}
+		ch.Batches = append(ch.Batches, b)
+	}
+	ch.Reason = summarize(ch, n)
+	return ch
+}
+
+// leftOut finds the servers on a whole release that the load balancer
+// sends no traffic to (a crash between drain and ready, or a hand): they
+// go back. It counts the servers unavailable for other reasons.
+func (x *releasePlan) leftOut(ch *Change) (restore []*ServerChange, unavailable int) {
+	inChange := map[string]bool{}
 	if ch != nil {
 		for _, s := range ch.Servers {
-			inChange[s.Server] = s
+			inChange[s.Server] = true
 		}
 	}
-	// Servers on a whole release that the load balancer does not send
-	// traffic to (a crash between drain and ready, or a hand) go back.
-	status := map[string]*ServerStatus{}
-	for _, ss := range st.Servers {
-		status[ss.Server] = ss
-	}
-	var restore []*ServerChange
-	unavailable := 0
-	for _, srv := range targets {
-		ls, ok := lbOf(lbo, srv)
-		if !ok {
-			return holdChange(st, fmt.Sprintf("server %s (%q) is not in load balancer backend of %s", srv.Name, srv.LB(), env.Name))
-		}
+	status := x.status()
+	for _, srv := range x.targets {
+		ls, _ := lbOf(x.lbo, srv)
 		if ls.Available() {
 			continue
 		}
 		ss := status[srv.Name]
-		if _, changing := inChange[srv.Name]; changing || ss.State == Unreachable {
+		if inChange[srv.Name] || ss.State == Unreachable {
 			if ss.State == Unreachable {
 				unavailable++
 			}
@@ -89,52 +118,7 @@ func planRolling(d *Desired, o *Observed, r *spec.Release, env *spec.Environment
 		ss.Reason = joinReason(ss.Reason, fmt.Sprintf("left %s in the load balancer", ls.Admin))
 		restore = append(restore, &ServerChange{Server: srv.Name, From: ss.Current, Restore: true, Reason: ss.Reason})
 	}
-	if ch == nil && len(restore) == 0 {
-		return nil
-	}
-	if ch == nil {
-		ch = &Change{Lane: LaneFiles, Environment: env.Name, App: app.Name, Strategy: r.Strategy, Version: rel.Version, To: rel.ID}
-	}
-	var activate []*ServerChange
-	for _, s := range ch.Servers {
-		if s.Activate || s.Heal {
-			activate = append(activate, s)
-		}
-	}
-	// A batch cut short by a crash comes first: its servers are already
-	// out of the load balancer.
-	sort.SliceStable(activate, func(i, j int) bool {
-		a, _ := lbo.Servers[serverByName(targets, activate[i].Server).LB()]
-		b, _ := lbo.Servers[serverByName(targets, activate[j].Server).LB()]
-		return !a.Available() && b.Available()
-	})
-	size := r.Rolling.Batch.Of(len(targets))
-	room := r.Rolling.MaxUnavailable.Of(len(targets)) - unavailable
-	if room < size {
-		size = room
-	}
-	if len(activate) > 0 && size < 1 {
-		// No batch, but servers left out still go back.
-		st.Note = fmt.Sprintf("%d of %d servers are unavailable and maxUnavailable is %s: no room for a batch", unavailable, len(targets), r.Rolling.MaxUnavailable)
-		if len(restore) == 0 {
-			return nil
-		}
-		ch.Servers, ch.Batches = restore, nil
-		ch.Reason = summarize(ch, len(targets))
-		return ch
-	}
-	ch.Servers = append(restore, activate...)
-	ch.Batches = nil
-	for i := 0; i < len(activate); i += size {
-		end := min(i+size, len(activate))
-		var b []string
-		for _, s := range activate[i:end] {
-			b = append(b, s.Server)
-		}
-		ch.Batches = append(ch.Batches, b)
-	}
-	ch.Reason = summarize(ch, len(targets))
-	return ch
+	return restore, unavailable
 }
 
 func serverByName(servers []*spec.Server, name string) *spec.Server {
