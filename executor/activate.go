@@ -20,13 +20,9 @@ func (x *Executor) Activate(ctx context.Context, r fleet.Request) error {
 		return fmt.Errorf("activate %s %s on %s: %s: %w", r.App.Name, r.Release.Version, r.Server.Name, step, err)
 	}
 	dt := r.App.DeployTo
-	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
+	st, err := x.appState(ctx, r.Server, dt)
 	if err != nil {
 		return fail("inspect", err)
-	}
-	st := states[dt]
-	if st == nil {
-		st = &fleet.AppState{}
 	}
 	if !st.IsStaged(r.Release.ID) {
 		return fail("check", fmt.Errorf("%s: %w", r.Release.ID, ErrNotStaged))
@@ -51,10 +47,10 @@ func (x *Executor) Activate(ctx context.Context, r fleet.Request) error {
 		prev = "" // nothing whole to go back to
 	}
 	m.Pending = &fleet.Attempt{Release: r.Release.ID, Previous: prev, Revision: r.Revision, At: x.now()}
-	if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
+	if err := x.writeMarker(ctx, r.Server, dt, m); err != nil {
 		return fail("write state", err)
 	}
-	if err := x.T.Switch(ctx, r.Server, dt, r.Release.ID); err != nil {
+	if err := x.switchTo(ctx, r.Server, dt, r.Release.ID); err != nil {
 		err = fail("switch current", err)
 		x.recordFailure(ctx, r, m, err)
 		return err
@@ -73,14 +69,14 @@ func (x *Executor) Activate(ctx context.Context, r fleet.Request) error {
 		m.Previous = prev
 	}
 	m.Release, m.Commit, m.Revision, m.ActivatedAt = r.Release.ID, r.Release.Commit, r.Revision, x.now()
-	if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
+	if err := x.writeMarker(ctx, r.Server, dt, m); err != nil {
 		return fail("write state", err)
 	}
 	keep := []string{r.Release.ID}
 	if prev != "" {
 		keep = append(keep, prev)
 	}
-	if err := x.T.Prune(ctx, r.Server, dt, keep, r.App.KeepReleases); err != nil {
+	if err := x.prune(ctx, r.Server, dt, keep, r.App.KeepReleases); err != nil {
 		r.Log.Warn("prune old releases", "err", err)
 	}
 	return nil
@@ -95,12 +91,11 @@ func (x *Executor) RollBack(ctx context.Context, r fleet.Request, to, reason str
 		return fmt.Errorf("roll back %s on %s to %s: %s: %w", r.App.Name, r.Server.Name, to, step, err)
 	}
 	dt := r.App.DeployTo
-	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
+	st, err := x.appState(ctx, r.Server, dt)
 	if err != nil {
 		return fail("inspect", err)
 	}
-	st := states[dt]
-	if st == nil || !st.IsStaged(to) {
+	if !st.IsStaged(to) {
 		return fail("check", fmt.Errorf("%s: %w", to, ErrNotStaged))
 	}
 	m := st.Marker
@@ -111,10 +106,10 @@ func (x *Executor) RollBack(ctx context.Context, r fleet.Request, to, reason str
 	back := fleet.Release{ID: to, Version: fleet.VersionOf(to)}
 	if st.Current != to {
 		m.Pending = &fleet.Attempt{Release: to, Previous: st.Current, Revision: r.Revision, At: x.now()}
-		if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
+		if err := x.writeMarker(ctx, r.Server, dt, m); err != nil {
 			return fail("write state", err)
 		}
-		if err := x.T.Switch(ctx, r.Server, dt, to); err != nil {
+		if err := x.switchTo(ctx, r.Server, dt, to); err != nil {
 			return fail("switch current", err)
 		}
 		r.Log.Warn("switched back", "release", to, "from", st.Current, "reason", reason)
@@ -125,7 +120,7 @@ func (x *Executor) RollBack(ctx context.Context, r fleet.Request, to, reason str
 	m.Pending = nil
 	m.Release, m.Commit, m.Revision, m.ActivatedAt = to, "", r.Revision, x.now()
 	m.Failed = &fleet.Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason, StopsRollout: true}
-	if err := x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m); err != nil {
+	if err := x.writeMarker(context.WithoutCancel(ctx), r.Server, dt, m); err != nil {
 		return fail("write state", err)
 	}
 	if se != nil {
@@ -138,19 +133,19 @@ func (x *Executor) RollBack(ctx context.Context, r fleet.Request, to, reason str
 // rollout at this revision, keeping the error already recorded if any.
 func (x *Executor) MarkRolloutFailed(ctx context.Context, r fleet.Request, reason string) error {
 	dt := r.App.DeployTo
-	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
+	st, err := x.appState(ctx, r.Server, dt)
 	if err != nil {
 		return err
 	}
 	m := &fleet.Marker{App: r.App.Name, Environment: r.Environment}
-	if st := states[dt]; st != nil && st.Marker != nil {
+	if st.Marker != nil {
 		m = st.Marker
 	}
 	if m.Failed == nil || m.Failed.Release != r.Release.ID || m.Failed.Revision != r.Revision {
 		m.Failed = &fleet.Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason}
 	}
 	m.Failed.StopsRollout = true
-	return x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m)
+	return x.writeMarker(context.WithoutCancel(ctx), r.Server, dt, m)
 }
 
 type stepError struct {
@@ -186,7 +181,7 @@ func (x *Executor) revert(ctx context.Context, r fleet.Request, prev string) {
 	// caused the failure.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.App.ActivateTimeout+30*time.Second)
 	defer cancel()
-	if err := x.T.Switch(ctx, r.Server, r.App.DeployTo, prev); err != nil {
+	if err := x.switchTo(ctx, r.Server, r.App.DeployTo, prev); err != nil {
 		r.Log.Error("switch back after failed activation", "previous", prev, "err", err)
 		return
 	}
@@ -219,7 +214,7 @@ func (x *Executor) recordFailure(ctx context.Context, r fleet.Request, m *fleet.
 	if !cancelled {
 		m.Failed = &fleet.Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: err.Error()}
 	}
-	if werr := x.T.WriteMarker(ctx, r.Server, r.App.DeployTo, m); werr != nil {
+	if werr := x.writeMarker(ctx, r.Server, r.App.DeployTo, m); werr != nil {
 		r.Log.Error("record failed activation", "err", werr)
 	}
 }

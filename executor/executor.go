@@ -49,6 +49,23 @@ type Executor struct {
 	// a file's write stays inside the deepest of them that holds it
 	// (docs/security.md). nil: no managed file is written.
 	ConfigRoots []string
+	// StepTimeout bounds each operation on a server that has no bound of
+	// its own (inspect, switch, write a marker or a file, prune; default
+	// DefaultStepTimeout). Commands are bounded by theirs (activateTimeout,
+	// the health check's timeout, the caller's context).
+	StepTimeout time.Duration
+}
+
+// DefaultStepTimeout is Executor.StepTimeout's default.
+const DefaultStepTimeout = 2 * time.Minute
+
+// bound is ctx bounded by StepTimeout.
+func (x *Executor) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := x.StepTimeout
+	if t <= 0 {
+		t = DefaultStepTimeout
+	}
+	return context.WithTimeout(ctx, t)
 }
 
 func (x *Executor) now() time.Time {
@@ -65,7 +82,7 @@ func (x *Executor) Observe(ctx context.Context, srv *spec.Server, apps []*spec.A
 	for i, a := range apps {
 		dirs[i] = a.DeployTo
 	}
-	byDir, err := x.T.Inspect(ctx, srv, dirs)
+	byDir, err := x.inspect(ctx, srv, dirs)
 	if err != nil {
 		st.Err = err
 		return st
@@ -98,16 +115,15 @@ func (x *Executor) RunCommand(ctx context.Context, srv *spec.Server, env []strin
 // the release is tried again (gitfleet sync --retry). It reports whether
 // there was one.
 func (x *Executor) ClearFailed(ctx context.Context, srv *spec.Server, app *spec.App) (bool, error) {
-	states, err := x.T.Inspect(ctx, srv, []string{app.DeployTo})
+	st, err := x.appState(ctx, srv, app.DeployTo)
 	if err != nil {
 		return false, err
 	}
-	st := states[app.DeployTo]
-	if st == nil || st.Marker == nil || st.Marker.Failed == nil {
+	if st.Marker == nil || st.Marker.Failed == nil {
 		return false, nil
 	}
 	st.Marker.Failed = nil
-	return true, x.T.WriteMarker(ctx, srv, app.DeployTo, st.Marker)
+	return true, x.writeMarker(ctx, srv, app.DeployTo, st.Marker)
 }
 
 // commandEnv is what activate and health commands find in their
@@ -159,3 +175,53 @@ func withOutput(err error, out []byte) error {
 
 // ErrNotStaged is returned when a release to activate is missing.
 var ErrNotStaged = errors.New("release is not staged")
+
+// inspect, writeMarker, switchTo and prune call the transport, each bounded
+// by StepTimeout.
+func (x *Executor) inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*fleet.AppState, error) {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.Inspect(ctx, srv, deployTos)
+}
+
+func (x *Executor) writeMarker(ctx context.Context, srv *spec.Server, deployTo string, m *fleet.Marker) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.WriteMarker(ctx, srv, deployTo, m)
+}
+
+func (x *Executor) switchTo(ctx context.Context, srv *spec.Server, deployTo, id string) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.Switch(ctx, srv, deployTo, id)
+}
+
+func (x *Executor) prune(ctx context.Context, srv *spec.Server, deployTo string, keep []string, max int) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.Prune(ctx, srv, deployTo, keep, max)
+}
+
+func (x *Executor) removeFiles(ctx context.Context, ct ConfigTransport, srv *spec.Server, root string, paths []string) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return ct.RemoveFiles(ctx, srv, root, paths)
+}
+
+// appState inspects one deployTo before it is changed. A marker written
+// by a newer gitfleet, in a format this one does not know, is an error:
+// writing it over would lose what that gitfleet recorded.
+func (x *Executor) appState(ctx context.Context, srv *spec.Server, deployTo string) (*fleet.AppState, error) {
+	states, err := x.inspect(ctx, srv, []string{deployTo})
+	if err != nil {
+		return nil, err
+	}
+	st := states[deployTo]
+	if st == nil {
+		st = &fleet.AppState{}
+	}
+	if st.MarkerNewer {
+		return nil, fmt.Errorf("%s: %s", deployTo, st.MarkerErr)
+	}
+	return st, nil
+}

@@ -239,7 +239,7 @@ pwd > ` + h.path("pwd-$GITFLEET_VERSION"))
 	})
 
 	want := &fleet.Marker{
-		App: "web", Environment: "production",
+		Format: fleet.MarkerFormat, App: "web", Environment: "production",
 		Release: v2.ID, Revision: "rev-v2", ActivatedAt: h.now, Previous: v1.ID,
 	}
 	if got := h.marker(); !reflect.DeepEqual(got, want) {
@@ -327,7 +327,7 @@ func TestActivateFailureRevertsToPrevious(t *testing.T) {
 				t.Errorf("got %d health checks, want %d", got, tt.wantHealth)
 			}
 			want := &fleet.Marker{
-				App: "web", Environment: "production",
+				Format: fleet.MarkerFormat, App: "web", Environment: "production",
 				Release: v1.ID, Revision: "rev-v1", ActivatedAt: h.now,
 				Failed: &fleet.Attempt{Release: v2.ID, Revision: "rev-v2", At: h.now, Error: err.Error()},
 			}
@@ -364,7 +364,7 @@ func TestActivateFirstFailureRemovesCurrent(t *testing.T) {
 	}
 	wantLines(t, "activate.log", h.lines("activate.log"), []string{v1.ID + " prev="})
 	want := &fleet.Marker{
-		App: "web", Environment: "production",
+		Format: fleet.MarkerFormat, App: "web", Environment: "production",
 		Failed: &fleet.Attempt{Release: v1.ID, Revision: "rev-v1", At: h.now, Error: err.Error()},
 	}
 	if got := h.marker(); !reflect.DeepEqual(got, want) {
@@ -795,4 +795,33 @@ func inspect(t *testing.T, l *local.Local, srv *spec.Server, deployTo string) *f
 		t.Fatalf("Inspect returned no state for %s", deployTo)
 	}
 	return st
+}
+
+// TestActivateRefusesAMarkerOfANewerFormat: a state.json written by a newer
+// gitfleet is not written over: activation, rollback and retry refuse,
+// naming the format, and the file stays as it was.
+func TestActivateRefusesAMarkerOfANewerFormat(t *testing.T) {
+	h := newHarness(t)
+	v1 := h.stage("v1")
+	state := filepath.Join(h.deployDir(), ".gitfleet", "state.json")
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	newer := []byte(`{"format": 2, "app": "web", "something": "new"}`)
+	if err := os.WriteFile(state, newer, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := h.activate(v1)
+	if err == nil || !strings.Contains(err.Error(), "format 2, newer than this gitfleet reads") {
+		t.Errorf("activate: %v, want a refusal naming the format", err)
+	}
+	if _, err := h.x.ClearFailed(context.Background(), h.srv, h.app); err == nil {
+		t.Error("ClearFailed wrote over a marker of a newer format")
+	}
+	if b, _ := os.ReadFile(state); string(b) != string(newer) {
+		t.Errorf("state.json changed: %s", b)
+	}
+	if h.current() != "" {
+		t.Errorf("current switched to %s", h.current())
+	}
 }

@@ -70,12 +70,12 @@ func (x *Executor) Heal(ctx context.Context, r fleet.Request, paths []string) er
 			remove = append(remove, path.Join(dir, p))
 			continue
 		}
-		if err := ct.WriteFile(ctx, r.Server, root, path.Join(dir, p), e.Data, uint32(e.Perm)); err != nil {
+		if err := x.writeFile(ctx, ct, r.Server, root, path.Join(dir, p), e.Data, uint32(e.Perm)); err != nil {
 			return fmt.Errorf("heal %s on %s: %w", r.App.Name, r.Server.Name, err)
 		}
 	}
 	if len(remove) > 0 {
-		if err := ct.RemoveFiles(ctx, r.Server, root, remove); err != nil {
+		if err := x.removeFiles(ctx, ct, r.Server, root, remove); err != nil {
 			return fmt.Errorf("heal %s on %s: remove files not in the release: %w", r.App.Name, r.Server.Name, err)
 		}
 	}

@@ -70,8 +70,10 @@ func DecodeEnvRecord(data []byte) (*EnvRecord, error) {
 type ConfigState struct {
 	Files map[string]FileState
 	// Applied is what the records below the roots say was applied, by
-	// path; a path without a record is missing.
+	// path; a path the record of its root does not name is missing.
 	Applied map[string]FileState
-	// Recorded lists the roots that hold a record for the environment.
-	Recorded map[string]bool
+	// NoRecord holds the paths whose root holds no record for the
+	// environment (nothing applied there yet, or by a gitfleet before
+	// the records).
+	NoRecord map[string]bool
 }

@@ -15,8 +15,8 @@ import (
 // need them, each within its windows.
 func MakePlan(d *Desired, o *Observed, now time.Time) *Plan {
 	p := &Plan{Revision: d.Revision, Origin: d.Origin, Time: now}
-	envChanges, configDrift := planEnvironmentLane(d, o)
-	p.ConfigDrift = configDrift
+	envChanges, configDrift, configHeld := planEnvironmentLane(d, o)
+	p.ConfigDrift, p.ConfigHeld = configDrift, configHeld
 	envPending := map[string]*Change{}
 	for _, ch := range envChanges {
 		inWindow(d, ch, now)
@@ -236,6 +236,11 @@ func planServer(d *Desired, o *Observed, app *spec.App, rel fleet.Release, srv *
 		as = &fleet.AppState{}
 	}
 	ss.Current = as.Current
+	if as.MarkerNewer {
+		// Written by a newer gitfleet: not changed here.
+		ss.State, ss.Held, ss.Reason = OutOfSync, true, as.MarkerErr
+		return ss, nil
+	}
 	m := as.Marker
 	if as.Current == rel.ID {
 		if m != nil && m.Pending != nil && m.Pending.Release == rel.ID {

@@ -20,9 +20,6 @@ type Observed struct {
 	// Content is the last content check of the active releases, by server
 	// and app.
 	Content map[string]map[string]*ContentCheck
-	// ConfigApplied is the digest of the environment config the daemon
-	// last applied, by environment (what makes a difference drift).
-	ConfigApplied map[string]string
 }
 
 // LBObservation is what an environment's load balancer said, by the
@@ -32,10 +29,12 @@ type LBObservation struct {
 	Err     error
 }
 
-// ConfigObservation is what the managed files of one server hold.
+// ConfigObservation is what the managed files of one server hold, and
+// what the environment lane's records there say it applied
+// (fleet.ConfigState).
 type ConfigObservation struct {
-	Files map[string]fleet.FileState
-	Err   error
+	fleet.ConfigState
+	Err error
 }
 
 // DBObservation is what a database says is applied: id → checksum.

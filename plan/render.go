@@ -32,7 +32,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	for _, st := range p.Status {
 		writeRelease(ew, st, changes[st.Environment+"/"+st.App])
 	}
-	writeAttention(ew, p.Status)
+	writeAttention(ew, p.Status, p.ConfigHeld)
 	writeUnmanaged(ew, p.Unmanaged)
 	fmt.Fprintln(ew)
 	var summary []string
@@ -138,8 +138,11 @@ func writeRelease(w io.Writer, st *AppStatus, c *Change) {
 
 // writeAttention lists the releases and servers that are held or
 // unreachable.
-func writeAttention(w io.Writer, status []*AppStatus) {
+func writeAttention(w io.Writer, status []*AppStatus, configHeld []*ConfigHeld) {
 	var notes []string
+	for _, h := range configHeld {
+		notes = append(notes, fmt.Sprintf("  %s\t%s\tenvironment lane held: %s", h.Environment, h.Server, h.Reason))
+	}
 	for _, st := range status {
 		if st.Note != "" {
 			notes = append(notes, fmt.Sprintf("  %s/%s\t(all)\theld: %s", st.Environment, st.App, st.Note))

@@ -56,6 +56,9 @@ type Plan struct {
 	// ConfigDrift lists managed files changed outside gitfleet where the
 	// environment only reports drift.
 	ConfigDrift []*ConfigDrift `json:"configDrift,omitempty"`
+	// ConfigHeld lists the servers whose managed files could not be
+	// looked at (unreachable, or a record of a newer gitfleet).
+	ConfigHeld []*ConfigHeld `json:"configHeld,omitempty"`
 	// Unmanaged are the servers this desired state no longer manages
 	// (see NoteUnmanaged).
 	Unmanaged *Unmanaged `json:"unmanaged,omitempty"`

@@ -20,11 +20,10 @@ const DefaultContentInterval = 10 * time.Minute
 // last content checks and when each drift was first seen. It is a cache:
 // lost at a restart, it is rebuilt by the next checks.
 type driftState struct {
-	mu            sync.Mutex
-	configApplied map[string]string                        // environment → config digest applied
-	content       map[string]map[string]*plan.ContentCheck // server → app
-	lastCheck     time.Time
-	firstSeen     map[[4]string]time.Time // environment, app, server, kind
+	mu        sync.Mutex
+	content   map[string]map[string]*plan.ContentCheck // server → app
+	lastCheck time.Time
+	firstSeen map[[4]string]time.Time // environment, app, server, kind
 }
 
 // contentStep checks the content of the active releases when the checks
@@ -110,30 +109,6 @@ func (c *Controller) checkContent(ctx context.Context, d *plan.Desired, o *plan.
 		mu.Unlock()
 	})
 	return results
-}
-
-// configAppliedSnapshot is the config digests applied, for a plan.
-func (c *Controller) configAppliedSnapshot() map[string]string {
-	c.drift.mu.Lock()
-	defer c.drift.mu.Unlock()
-	out := make(map[string]string, len(c.drift.configApplied))
-	for k, v := range c.drift.configApplied {
-		out[k] = v
-	}
-	return out
-}
-
-// configDone remembers an environment config applied without failure.
-func (c *Controller) configDone(res *rollout.Result) {
-	if res.Change.Lane != plan.LaneEnvironment || res.Waiting || res.Failed() > 0 {
-		return
-	}
-	c.drift.mu.Lock()
-	if c.drift.configApplied == nil {
-		c.drift.configApplied = map[string]string{}
-	}
-	c.drift.configApplied[res.Change.Environment] = res.Change.To
-	c.drift.mu.Unlock()
 }
 
 // contentSnapshot is the last content checks, for a plan.

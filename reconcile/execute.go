@@ -124,7 +124,6 @@ func (c *Controller) finish(log interface {
 		c.log.Warn("cannot keep the record of failed steps", "err", err)
 	}
 	c.forgetHealed(res)
-	c.configDone(res)
 	if !isRollout {
 		// Not a rollout yet: the release is staged ahead of its window.
 		for _, s := range res.Servers {

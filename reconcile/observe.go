@@ -15,8 +15,9 @@ import (
 type Observer interface {
 	// Observe inspects the deployTo of every app on one server.
 	Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) fleet.ServerState
-	// ObserveConfig reads managed files of the environment lane.
-	ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]fleet.FileState, error)
+	// ObserveConfig reads the managed files of environment env on a
+	// server, and what the environment lane recorded it applied there.
+	ObserveConfig(ctx context.Context, srv *spec.Server, env string, paths []string) (fleet.ConfigState, error)
 	// Verify lists the files of a release on a server that differ from
 	// it.
 	Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel fleet.Release) ([]string, error)
@@ -26,7 +27,6 @@ type Observer interface {
 // and the databases: the one place the pass's observation is made.
 func (c *Controller) observeStep(p *pass) error {
 	p.obs = c.observe(p.stop, p.d)
-	p.obs.ConfigApplied = c.configAppliedSnapshot()
 	return nil
 }
 
@@ -113,6 +113,7 @@ func (c *Controller) observeLBs(ctx context.Context, d *spec.Desired) map[string
 // time.
 func (c *Controller) observeConfig(ctx context.Context, d *spec.Desired) map[string]*plan.ConfigObservation {
 	type work struct {
+		env   string
 		srv   *spec.Server
 		paths []string
 	}
@@ -130,7 +131,7 @@ func (c *Controller) observeConfig(ctx context.Context, d *spec.Desired) map[str
 			for _, f := range files {
 				paths = append(paths, f.Path)
 			}
-			todo = append(todo, work{&env.Servers[i], paths})
+			todo = append(todo, work{env.Name, &env.Servers[i], paths})
 		}
 	}
 	res := make(map[string]*plan.ConfigObservation, len(todo))
@@ -138,10 +139,10 @@ func (c *Controller) observeConfig(ctx context.Context, d *spec.Desired) map[str
 	rollout.ForEach(ctx, len(todo), c.cfg.ObserveParallelism, func(i int) {
 		w := todo[i]
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.ObserveTimeout)
-		files, err := c.deps.Servers.ObserveConfig(cctx, w.srv, w.paths)
+		st, err := c.deps.Servers.ObserveConfig(cctx, w.srv, w.env, w.paths)
 		cancel()
 		mu.Lock()
-		res[w.srv.Name] = &plan.ConfigObservation{Files: files, Err: err}
+		res[w.srv.Name] = &plan.ConfigObservation{ConfigState: st, Err: err}
 		mu.Unlock()
 	})
 	return res

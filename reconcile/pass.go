@@ -139,7 +139,6 @@ func (c *Controller) refreshStep(p *pass) error {
 	}
 	obs := c.observe(p.stop, p.d)
 	obs.Content = c.contentSnapshot()
-	obs.ConfigApplied = c.configAppliedSnapshot()
 	p.after = plan.MakePlan(p.d, obs, c.deps.Now())
 	// Files that waited for their environment go next, at once.
 	for _, r := range p.results {

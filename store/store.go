@@ -17,6 +17,10 @@ import (
 
 // Event is one thing gitfleet did.
 type Event struct {
+	// Format is the event's format version in the database (EventFormat
+	// when written, 0 before formats were numbered: the same fields).
+	// An event of a newer format is read as far as its fields are known.
+	Format      int       `json:"format,omitempty"`
 	ID          uint64    `json:"id"`
 	Kind        string    `json:"kind"` // rollout, environment, database, rollback, retry
 	Environment string    `json:"environment"`
@@ -35,6 +39,9 @@ type Event struct {
 	// token's name, or "local" for a one-shot command.
 	By string `json:"by,omitempty"`
 }
+
+// EventFormat is the format of the events this gitfleet writes.
+const EventFormat = 1
 
 // Retention bounds the history: the newest MaxEvents, none older than
 // MaxAge. Zero values take the defaults.
@@ -97,7 +104,7 @@ func (s *Store) Record(e Event) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		e.ID = id
+		e.ID, e.Format = id, EventFormat
 		data, err := json.Marshal(e)
 		if err != nil {
 			return err

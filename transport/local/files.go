@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -16,8 +17,38 @@ import (
 	"github.com/gitfleet/gitfleet/transport"
 )
 
-// ReadFiles reads the managed files of a local server.
-func (l *Local) ReadFiles(ctx context.Context, srv *spec.Server, paths []string) (map[string]fleet.FileState, error) {
+// ReadFiles reads the managed files of a local server, and the records
+// that are regular files (at most fleet.MaxEnvRecordBytes each).
+func (l *Local) ReadFiles(ctx context.Context, srv *spec.Server, paths, records []string) (map[string]fleet.FileState, map[string][]byte, error) {
+	out, err := l.digests(ctx, srv, paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs := map[string][]byte{}
+	for _, p := range records {
+		full := l.Path(srv, p)
+		fi, err := os.Lstat(full)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if fi.Size() > fleet.MaxEnvRecordBytes {
+			return nil, nil, fmt.Errorf("%s: %d bytes, more than a record may hold (%d)", p, fi.Size(), fleet.MaxEnvRecordBytes)
+		}
+		b, err := os.ReadFile(full)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs[p] = b
+	}
+	return out, recs, nil
+}
+
+// digests reads the digest and mode of the managed files of a local
+// server.
+func (l *Local) digests(ctx context.Context, srv *spec.Server, paths []string) (map[string]fleet.FileState, error) {
 	out := make(map[string]fleet.FileState, len(paths))
 	for _, p := range paths {
 		if err := ctx.Err(); err != nil {

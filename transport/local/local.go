@@ -5,7 +5,6 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -84,12 +83,7 @@ func inspectDir(dir string) (*fleet.AppState, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ".gitfleet", "state.json"))
 	switch {
 	case err == nil:
-		m := &fleet.Marker{}
-		if jerr := json.Unmarshal(data, m); jerr != nil {
-			st.MarkerErr = "state.json: " + jerr.Error()
-		} else {
-			st.Marker = m
-		}
+		st.SetMarker(fleet.DecodeMarker(data))
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		st.MarkerErr = err.Error()
@@ -201,11 +195,11 @@ func (l *Local) WriteMarker(ctx context.Context, srv *spec.Server, deployTo stri
 	if err := r.MkdirAll(".gitfleet", 0o755); err != nil {
 		return r.check(err, marker)
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
+	data, err := fleet.EncodeMarker(m)
 	if err != nil {
 		return err
 	}
-	return r.writeAtomic(marker, append(data, '\n'), 0o644)
+	return r.writeAtomic(marker, data, 0o644)
 }
 
 // Run runs command with sh in dir. It is killed with its process group when

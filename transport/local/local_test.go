@@ -271,9 +271,9 @@ func TestLocalMarkerRoundTrip(t *testing.T) {
 	srv := &spec.Server{Name: "web-1"}
 	at := time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
 	markers := []*fleet.Marker{
-		{App: "web", Environment: "production"},
+		{Format: fleet.MarkerFormat, App: "web", Environment: "production"},
 		{
-			App: "web", Environment: "production",
+			Format: fleet.MarkerFormat, App: "web", Environment: "production",
 			Release: "v1-aaaaaaaaaaaa", Revision: "r1", ActivatedAt: at, Previous: "v0-bbbbbbbbbbbb",
 			Pending: &fleet.Attempt{Release: "v2-cccccccccccc", Previous: "v1-aaaaaaaaaaaa", Revision: "r2", At: at.Add(time.Minute)},
 			Failed:  &fleet.Attempt{Release: "v3-dddddddddddd", Revision: "r3", At: at.Add(-time.Hour), Error: "activate web v3: boom"},
@@ -418,6 +418,15 @@ func TestLocalInspect(t *testing.T) {
 			},
 			want:          map[string]*fleet.AppState{"/srv/web": {}, "/srv/api": {}},
 			wantMarkerErr: "state.json: ",
+		},
+		{
+			name: "marker of a newer format",
+			setup: func(t *testing.T, srvDir, web string) {
+				mkdirs(t, web, ".gitfleet")
+				must(t, os.WriteFile(filepath.Join(web, ".gitfleet", "state.json"), []byte(`{"format":2,"app":"web"}`), 0o644))
+			},
+			want:          map[string]*fleet.AppState{"/srv/web": {MarkerNewer: true}, "/srv/api": {}},
+			wantMarkerErr: "state.json has format 2, newer than this gitfleet reads (up to 1)",
 		},
 		{
 			name: "marker that cannot be read",

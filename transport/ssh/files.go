@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -13,37 +14,82 @@ import (
 	"github.com/gitfleet/gitfleet/transport"
 )
 
-const readFilesScript = `for p in "$@"; do
-  if [ -f "$p" ] && [ ! -L "$p" ]; then
+// readFilesScript prints, for each of the first $1 paths after it, its
+// mode and digest ("none" when missing, "other" when not a regular file),
+// then each of the other paths that is a regular file as "rec SIZE PATH"
+// and its SIZE bytes ("rec-big PATH" when larger than $2).
+const readFilesScript = `n=$1 max=$2; shift 2
+i=0
+for p in "$@"; do
+  i=$((i+1))
+  if [ $i -gt $n ]; then
+    if [ -f "$p" ] && [ ! -L "$p" ]; then
+      s=$(wc -c < "$p")
+      if [ "$s" -gt "$max" ]; then printf 'rec-big - %s\n' "$p"
+      else printf 'rec %s %s\n' "$s" "$p"; cat -- "$p"; fi
+    fi
+  elif [ -f "$p" ] && [ ! -L "$p" ]; then
     printf '%s %s %s\n' "$(stat -c %a "$p")" "$(sha256sum < "$p" | cut -d' ' -f1)" "$p"
   elif [ -e "$p" ] || [ -L "$p" ]; then printf 'other - %s\n' "$p"
   else printf 'none - %s\n' "$p"; fi
 done`
 
-// ReadFiles reads the managed files of a server in one round trip.
-func (s *SSH) ReadFiles(ctx context.Context, srv *spec.Server, paths []string) (map[string]fleet.FileState, error) {
-	out, err := s.script(ctx, srv, readFilesScript, nil, paths...)
+// ReadFiles reads the managed files of a server and the records that are
+// regular files (at most fleet.MaxEnvRecordBytes each), in one round trip.
+func (s *SSH) ReadFiles(ctx context.Context, srv *spec.Server, paths, records []string) (map[string]fleet.FileState, map[string][]byte, error) {
+	args := append([]string{strconv.Itoa(len(paths)), strconv.Itoa(fleet.MaxEnvRecordBytes)}, paths...)
+	out, err := s.script(ctx, srv, readFilesScript, nil, append(args, records...)...)
 	if err != nil {
-		return nil, fmt.Errorf("read managed files on %s: %w", srv.Name, err)
+		return nil, nil, fmt.Errorf("read managed files on %s: %w", srv.Name, err)
 	}
-	res := make(map[string]fleet.FileState, len(paths))
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), " ", 3)
+	files, recs, err := parseReadFiles(out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read managed files on %s: %w", srv.Name, err)
+	}
+	return files, recs, nil
+}
+
+// parseReadFiles reads the output of readFilesScript.
+func parseReadFiles(out []byte) (map[string]fleet.FileState, map[string][]byte, error) {
+	files, recs := map[string]fleet.FileState{}, map[string][]byte{}
+	r := bufio.NewReader(bytes.NewReader(out))
+	for {
+		line, err := r.ReadString('\n')
+		if err == io.EOF && line == "" {
+			return files, recs, nil
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("unterminated line %q", tail([]byte(line)))
+		}
+		f := strings.SplitN(strings.TrimSuffix(line, "\n"), " ", 3)
 		if len(f) != 3 {
-			continue
+			return nil, nil, fmt.Errorf("unexpected line %q", tail([]byte(line)))
 		}
 		switch f[0] {
 		case "none":
-			res[f[2]] = fleet.FileState{}
+			files[f[2]] = fleet.FileState{}
 		case "other":
-			res[f[2]] = fleet.FileState{Exists: true}
+			files[f[2]] = fleet.FileState{Exists: true}
+		case "rec-big":
+			return nil, nil, fmt.Errorf("%s: more than a record may hold (%d bytes)", f[2], fleet.MaxEnvRecordBytes)
+		case "rec":
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n < 0 || n > fleet.MaxEnvRecordBytes {
+				return nil, nil, fmt.Errorf("%s: bad record size %q", f[2], f[1])
+			}
+			b := make([]byte, n)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return nil, nil, fmt.Errorf("%s: record cut short", f[2])
+			}
+			recs[f[2]] = b
 		default:
-			m, _ := strconv.ParseUint(f[0], 8, 32)
-			res[f[2]] = fleet.FileState{Exists: true, Mode: uint32(m), Digest: f[1]}
+			m, err := strconv.ParseUint(f[0], 8, 32)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: bad mode %q", f[2], f[0])
+			}
+			files[f[2]] = fleet.FileState{Exists: true, Mode: uint32(m), Digest: f[1]}
 		}
 	}
-	return res, sc.Err()
 }
 
 // writeFileScript writes $2 (relative to the root $1) through a temporary

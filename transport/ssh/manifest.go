@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/tree"
 )
 
@@ -18,8 +19,16 @@ import (
 // next release can be built from it: files with the same content and mode
 // are hard-linked instead of sent.
 type Manifest struct {
+	// Format is the manifest's format version (ManifestFormat when
+	// written; 0 for a manifest without one, read the same way).
+	Format  int             `json:"format"`
 	Entries []ManifestEntry `json:"entries"`
 }
+
+// ManifestFormat is the format of the manifests this gitfleet writes. A
+// manifest of a newer format is not used as the base of a new release:
+// the release is sent whole.
+const ManifestFormat = 1
 
 // ManifestEntry is one path of a release.
 type ManifestEntry struct {
@@ -62,7 +71,9 @@ func (m *Manifest) linksDigest() string {
 }
 
 func (m *Manifest) marshal() []byte {
-	b, _ := json.Marshal(m)
+	cp := *m
+	cp.Format = ManifestFormat
+	b, _ := json.Marshal(&cp)
 	return b
 }
 
@@ -70,6 +81,9 @@ func parseManifest(b []byte) (*Manifest, error) {
 	m := &Manifest{}
 	if err := json.Unmarshal(b, m); err != nil {
 		return nil, err
+	}
+	if m.Format > ManifestFormat {
+		return nil, &fleet.NewerFormatError{What: "manifest", Format: m.Format, Known: ManifestFormat}
 	}
 	return m, nil
 }

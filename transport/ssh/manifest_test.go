@@ -3,6 +3,7 @@ package ssh
 import (
 	"io/fs"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gitfleet/gitfleet/tree"
@@ -58,5 +59,19 @@ func TestComputeDelta(t *testing.T) {
 	}
 	if d.linked != 1 {
 		t.Errorf("linked %d files, want 1 (same)", d.linked)
+	}
+}
+
+func TestManifestFormats(t *testing.T) {
+	m := &Manifest{Entries: []ManifestEntry{{Path: "a", Kind: tree.File, Perm: 0o644, Sum: "00"}}}
+	b := m.marshal()
+	if !strings.Contains(string(b), `"format":1`) {
+		t.Errorf("written manifest %s, want format 1", b)
+	}
+	if got, err := parseManifest([]byte(`{"entries":[{"p":"a","k":0,"m":420}]}`)); err != nil || len(got.Entries) != 1 {
+		t.Errorf("format 0: %+v, %v; want it read", got, err)
+	}
+	if _, err := parseManifest([]byte(`{"format":2,"entries":[]}`)); err == nil || !strings.Contains(err.Error(), "format 2") {
+		t.Errorf("format 2: %v, want it refused", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 	"strconv"
@@ -63,12 +62,7 @@ func parseInspect(out []byte, deployTos []string) (map[string]*fleet.AppState, e
 		line := sc.Text()
 		if state != nil {
 			if line == "@end" {
-				m := &fleet.Marker{}
-				if err := json.Unmarshal(state.Bytes(), m); err != nil {
-					st.MarkerErr = "state.json: " + err.Error()
-				} else {
-					st.Marker = m
-				}
+				st.SetMarker(fleet.DecodeMarker(state.Bytes()))
 				state = nil
 				continue
 			}
@@ -128,11 +122,11 @@ mv -Tf ".tmp-state.json-$2" state.json`
 // WriteMarker writes state.json through a temporary file and rename,
 // inside deployTo.
 func (s *SSH) WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *fleet.Marker) error {
-	data, err := json.MarshalIndent(m, "", "  ")
+	data, err := fleet.EncodeMarker(m)
 	if err != nil {
 		return err
 	}
-	_, err = s.script(ctx, srv, markerScript, bytes.NewReader(append(data, '\n')), deployTo, transport.RandomSuffix())
+	_, err = s.script(ctx, srv, markerScript, bytes.NewReader(data), deployTo, transport.RandomSuffix())
 	return refusal(err, path.Join(deployTo, ".gitfleet", "state.json"), deployTo)
 }
 
