@@ -51,6 +51,7 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 	defer cancel()
 	refs, err := r.list(ctx)
 	if err != nil {
+		a.forgetRefused(url, err)
 		return nil, "", redactErr(fmt.Errorf("list tags of %s: %w", url, err), url, a.secrets[url]...)
 	}
 	name := plumbing.NewTagReferenceName(tag)
@@ -66,6 +67,7 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 	if !r.hasObject(hash) {
 		spec := gitconfig.RefSpec("+" + name.String() + ":" + name.String())
 		if err := r.fetch(ctx, []gitconfig.RefSpec{spec}, 1); err != nil {
+			a.forgetRefused(url, err)
 			return nil, "", redactErr(fmt.Errorf("fetch tag %s of %s: %w", tag, url, err), url, a.secrets[url]...)
 		}
 	}
@@ -128,6 +130,14 @@ func (a *GitArtifacts) ArtifactAt(ctx context.Context, url, commit, sub string) 
 	}
 	a.keep(key, t)
 	return t, nil
+}
+
+// forgetRefused drops the repository of url when its credentials were
+// refused, so that the next fetch reads them again.
+func (a *GitArtifacts) forgetRefused(url string, err error) {
+	if classify(err) == ReasonAuth {
+		delete(a.repos, url)
+	}
 }
 
 // keep caches a tree read, by commit and sub-directory.

@@ -79,6 +79,12 @@ func newSource(c *config.Config, gitDir string, m source.Metrics, log *slog.Logg
 		Log:                log,
 		Metrics:            m,
 	}
+	if !readOnly {
+		// Refused credentials are read again when gitfleet.yaml or a
+		// credential file changes.
+		g.Reauth = func() (*source.GitAuth, error) { return credentialsFor(c, gc.URL, readOnly) }
+		g.Inputs = func() string { return inputsOf(c) }
+	}
 	if v := gc.Verify; v != nil {
 		if g.Verify, err = verifier(v); err != nil {
 			return nil, nil, fmt.Errorf("%s: source.git.verify: %w", c.File, err)
@@ -355,4 +361,32 @@ func notifier(c *config.Config, log *slog.Logger) (*notify.Notifier, error) {
 		n.Targets = append(n.Targets, &notify.CommitStatus{Provider: cs.Provider, APIURL: cs.APIURL, Repository: cs.Repository, Token: token})
 	}
 	return n, nil
+}
+
+// inputsOf names the state of the files a Git source depends on beyond its
+// remote: gitfleet.yaml and the files of the credentials. A stalled source
+// polls again when it changes.
+func inputsOf(c *config.Config) string {
+	files := []string{c.File}
+	for _, cr := range c.Credentials {
+		if h := cr.HTTPS; h != nil {
+			files = append(files, h.PasswordFile, h.TokenFile)
+		}
+		if s := cr.SSH; s != nil {
+			files = append(files, s.KeyFile, s.PassphraseFile, s.KnownHosts)
+		}
+	}
+	sum := sha256.New()
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(sum, "%s: %v\n", f, err)
+			continue
+		}
+		fmt.Fprintf(sum, "%s: %x\n", f, sha256.Sum256(b))
+	}
+	return hex.EncodeToString(sum.Sum(nil))
 }
