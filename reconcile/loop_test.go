@@ -253,3 +253,86 @@ func TestRejectedSnapshotIsRetriedAtResync(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// counter is a counter of reg with the given label, -1 when absent.
+func counter(reg *prometheus.Registry, name, label, value string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// TestErrorsTypedByWhatARetryDoes: an artifact remote that is down is no
+// problem of the desired state (gitfleet_desired_state_valid stays 1) and
+// is tried again with a backoff; a desired state with a syntax error is
+// invalid (0) and is not tried again at every resync: only when an input
+// changes (Sync) or at the stall cap.
+func TestErrorsTypedByWhatARetryDoes(t *testing.T) {
+	dir, fleet := t.TempDir(), t.TempDir()
+	repo(t, dir, "v1")
+	flaky := &flakyArtifacts{fail: 1000}
+	c, reg := newController(t, fleet, withResync(20*time.Millisecond), withArtifacts(flaky))
+	c.Update(snapshot(t, dir))
+	if c.Desired() == nil {
+		t.Fatal("the first desired state was rejected")
+	}
+	if v := testutil.ToFloat64(gather(reg, "gitfleet_desired_state_valid")); v != 1 {
+		t.Fatalf("valid = %v after a good state, want 1", v)
+	}
+
+	// The app moves to a Git artifact whose remote is down.
+	writeFile(t, filepath.Join(dir, "app.yaml"), "kind: App\nname: web\nartifact: {git: 'https://git.example.com/web.git'}\ndeployTo: /srv/web\n")
+	c.Update(snapshot(t, dir))
+	if v := testutil.ToFloat64(gather(reg, "gitfleet_desired_state_valid")); v != 1 {
+		t.Errorf("valid = %v with an artifact remote down, want 1: the desired state is not invalid", v)
+	}
+	if n := counter(reg, "gitfleet_source_errors_total", "reason", "artifact"); n != 1 {
+		t.Errorf("source_errors_total{artifact} = %v, want 1", n)
+	}
+	stop, stopNow := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(context.Background(), stop); close(done) }()
+	waitFor(t, "the artifact fetched again", func() bool { return counter(reg, "gitfleet_source_errors_total", "reason", "artifact") >= 2 })
+	stopNow()
+	<-done
+
+	// A syntax error: invalid, and not tried again at resync.
+	writeFile(t, filepath.Join(dir, "release.yaml"), "kind: Release\napp: web\nenvironment: prod\nversion: v1\nreplicas: 3\n")
+	c.Update(snapshot(t, dir))
+	if v := testutil.ToFloat64(gather(reg, "gitfleet_desired_state_valid")); v != 0 {
+		t.Errorf("valid = %v with a syntax error, want 0", v)
+	}
+	stop, stopNow = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { c.Run(context.Background(), stop); close(done) }()
+	time.Sleep(300 * time.Millisecond) // 15 resyncs
+	if n := counter(reg, "gitfleet_source_errors_total", "reason", "invalid"); n != 1 {
+		t.Errorf("source_errors_total{invalid} = %v after 15 resyncs, want 1: a bad spec is not retried until an input changes", n)
+	}
+	c.Update(snapshot(t, dir)) // the same revision again: not resolved again
+	c.Sync()                   // an input changed: tried again
+	waitFor(t, "the retry after Sync", func() bool { return counter(reg, "gitfleet_source_errors_total", "reason", "invalid") == 2 })
+	stopNow()
+	<-done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -31,8 +31,12 @@ func (ro *Rollout) environment(ctx, stop context.Context, ch *plan.Change, res *
 				write = append(write, f)
 			}
 		}
-		err := ro.Config.ApplyConfig(ctx, fleet.ConfigRequest{Environment: env.Name, Server: ch.Spec.Servers[sc.Server], Files: write, All: all,
+		// Writing the files and onChange on one server are bounded like
+		// staging a release there (distribution.timeout).
+		actx, cancel := context.WithTimeout(ctx, ro.StageTimeout)
+		err := ro.Config.ApplyConfig(actx, fleet.ConfigRequest{Environment: env.Name, Server: ch.Spec.Servers[sc.Server], Files: write, All: all,
 			OnChange: env.Config.OnChange, Revision: ch.Spec.Revision, Log: log.With("server", sc.Server)})
+		cancel()
 		if err != nil {
 			log.Error("environment lane failed", "server", sc.Server, "err", err)
 			res.Servers[i].Err = err.Error()
@@ -113,7 +117,19 @@ func (ro *Rollout) dbCommand(ctx context.Context, ch *plan.Change, c plan.DBChan
 	out, err := ro.Commands.RunCommand(cctx, srv, []string{"GITFLEET_ENVIRONMENT=" + ch.Environment, "GITFLEET_APP=" + ch.App,
 		"GITFLEET_CHANGE=" + c.ID, "GITFLEET_REVISION=" + ch.Spec.Revision}, c.Command)
 	if err != nil {
-		return fmt.Errorf("database change %s (command on %s): %w: %s", c.ID, c.Server, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("database change %s (command on %s): %w: %s", c.ID, c.Server, err, quote(out))
 	}
 	return nil
+}
+
+// maxQuoted bounds what an error quotes of a command's output: its end,
+// where errors usually are.
+const maxQuoted = 2048
+
+func quote(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if len(s) > maxQuoted {
+		s = "…" + s[len(s)-maxQuoted:]
+	}
+	return s
 }
