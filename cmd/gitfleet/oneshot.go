@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/gitfleet/gitfleet/config"
@@ -27,6 +28,9 @@ func localOperation(ctx context.Context, cmd *cobra.Command, g *globalFlags, cfg
 	c, err := config.Load(cfgFile)
 	if err != nil {
 		return reconcile.Operation{}, err
+	}
+	if err := os.MkdirAll(c.StateDir, 0o750); err != nil {
+		return reconcile.Operation{}, fmt.Errorf("state directory: %w", err)
 	}
 	unlock, err := lockStateDir(c.StateDir)
 	if err != nil {
