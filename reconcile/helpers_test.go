@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,4 +160,21 @@ func counterValue(reg *prometheus.Registry, name, reason string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestNewRefusesMissingDependencies: a controller without one of its
+// dependencies is refused when it is made, naming what is missing, instead
+// of a nil that panics in the middle of a pass.
+func TestNewRefusesMissingDependencies(t *testing.T) {
+	c, _ := newController(t, t.TempDir())
+	deps := c.deps
+	deps.LBs, deps.History, deps.Now = nil, nil, nil
+	if _, err := New(c.cfg, deps); err == nil || !strings.Contains(err.Error(), "missing dependencies: [History LBs Now]") {
+		t.Errorf("got %v, want the missing dependencies named", err)
+	}
+	cfg := c.cfg
+	cfg.StageTimeout = 0
+	if _, err := New(cfg, c.deps); err == nil || !strings.Contains(err.Error(), "StageTimeout") {
+		t.Errorf("zero stage timeout: got %v, want it refused", err)
+	}
 }
