@@ -8,11 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/fleet"
-	"github.com/gitfleet/gitfleet/transport/local"
-
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport/local"
 )
 
 func rendered(t *testing.T, env *spec.Environment, srv *spec.Server) []spec.RenderedFile {

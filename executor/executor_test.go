@@ -16,13 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/internal/fleettest"
-
-	"github.com/gitfleet/gitfleet/fleet"
-	"github.com/gitfleet/gitfleet/transport/local"
-
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/internal/fleettest"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport/local"
 	"github.com/gitfleet/gitfleet/tree"
 )
 

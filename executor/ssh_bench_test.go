@@ -16,12 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/fleet"
-	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
-
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/internal/sshtest"
 	"github.com/gitfleet/gitfleet/spec"
+	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
 	"github.com/gitfleet/gitfleet/tree"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"

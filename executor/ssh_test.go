@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/fleet"
-	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
-
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/internal/sshtest"
 	"github.com/gitfleet/gitfleet/spec"
+	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
 	"github.com/gitfleet/gitfleet/tree"
 	"golang.org/x/crypto/ssh"
 )

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/gitfleet/gitfleet/fleet"
-
 	"github.com/gitfleet/gitfleet/tree"
 )
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/fleet"
-
 	"github.com/gitfleet/gitfleet/spec"
 )
 

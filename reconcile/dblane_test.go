@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/gitfleet/gitfleet/db"
-
 	"github.com/gitfleet/gitfleet/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )

@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/transport/local"
-
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/transport/local"
 )
 
 // BenchmarkWebhookToFirstAction measures the time from a push webhook to

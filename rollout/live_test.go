@@ -10,7 +10,6 @@ import (
 
 	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/plan"
-
 	"github.com/gitfleet/gitfleet/spec"
 )
 

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/testenv"
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // benchRemote is a repository of 10,000 files and 2,000 commits served over
