@@ -133,6 +133,9 @@ type Database struct {
 	Type    string `yaml:"type,omitempty"` // postgres (the default and only type)
 	DSNFile string `yaml:"dsnFile,omitempty"`
 	DSNEnv  string `yaml:"dsnEnv,omitempty"`
+	// Timeout bounds each change of the database lane on it: its SQL,
+	// or its command on a server (default 10m).
+	Timeout Duration `yaml:"timeout,omitempty"`
 }
 
 // DSN reads the database's connection string.
@@ -203,6 +206,8 @@ type LocalTransport struct {
 type Distribution struct {
 	// Parallelism is how many servers are staged at once (default 8).
 	Parallelism int `yaml:"parallelism,omitempty"`
+	// Timeout bounds staging one release on one server (default 10m).
+	Timeout Duration `yaml:"timeout,omitempty"`
 }
 
 // Observe tunes observation of the fleet.
@@ -219,6 +224,8 @@ const (
 	DefaultResync                  = 5 * time.Minute
 	DefaultDebounce                = 500 * time.Millisecond
 	DefaultDistributionParallelism = 8
+	DefaultDistributionTimeout     = 10 * time.Minute
+	DefaultDatabaseTimeout         = 10 * time.Minute
 	DefaultObserveParallelism      = 32
 	DefaultObserveTimeout          = 30 * time.Second
 )
@@ -378,6 +385,12 @@ func Parse(file string, data []byte) (*Config, error) {
 	if c.Distribution.Parallelism < 1 || c.Distribution.Parallelism > 1000 {
 		add(at("distribution.parallelism"), "distribution.parallelism %d out of range 1..1000", c.Distribution.Parallelism)
 	}
+	if c.Distribution.Timeout == 0 {
+		c.Distribution.Timeout = DefaultDistributionTimeout
+	}
+	if c.Distribution.Timeout < time.Second || c.Distribution.Timeout > 24*time.Hour {
+		add(at("distribution.timeout"), "distribution.timeout %s out of range 1s..24h", c.Distribution.Timeout)
+	}
 	if c.Observe.Parallelism == 0 {
 		c.Observe.Parallelism = DefaultObserveParallelism
 	}
@@ -455,6 +468,12 @@ func Parse(file string, data []byte) (*Config, error) {
 			add(at(f), "%s: set exactly one of dsnFile and dsnEnv (the DSN never goes in the repository)", f)
 		}
 		db.DSNFile = ck.abs(db.DSNFile)
+		if db.Timeout == 0 {
+			db.Timeout = DefaultDatabaseTimeout
+		}
+		if db.Timeout < time.Second || db.Timeout > 24*time.Hour {
+			add(at(f+".timeout"), "%s.timeout %s out of range 1s..24h", f, db.Timeout)
+		}
 	}
 	if l := c.Limits.MaxFileBytes; l != 0 && (l < 1<<10 || l > 1<<30) {
 		add(at("limits.maxFileBytes"), "limits.maxFileBytes %d out of range 1024..1073741824", l)

@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/internal/fleettest"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport"
 	"github.com/gitfleet/gitfleet/tree"
 )
 
@@ -68,9 +71,9 @@ func (c *confinement) link(t *testing.T, target, p string) {
 	c.chown(p)
 }
 
-func (c *confinement) request(version string) executor.Request {
+func (c *confinement) request(version string) fleet.Request {
 	app := &spec.App{Name: "web", DeployTo: "/srv/web", ActivateTimeout: 10 * time.Second, KeepReleases: 5}
-	return executor.Request{Environment: "prod", App: app, Server: c.srv, Release: executor.NewRelease(version, mustTree(version)),
+	return fleet.Request{Environment: "prod", App: app, Server: c.srv, Release: fleet.NewRelease(version, mustTree(version)),
 		Revision: "r1", Log: slog.New(slog.DiscardHandler)}
 }
 
@@ -89,7 +92,7 @@ func mustTree(version string) *tree.Tree {
 }
 
 func (c *confinement) apply(ctx context.Context, p string) error {
-	return c.x.ApplyConfig(ctx, executor.ConfigRequest{Environment: "prod", Server: c.srv, Revision: "r1", Log: slog.New(slog.DiscardHandler),
+	return c.x.ApplyConfig(ctx, fleet.ConfigRequest{Environment: "prod", Server: c.srv, Revision: "r1", Log: slog.New(slog.DiscardHandler),
 		Files: []spec.RenderedFile{{Path: p, Data: []byte("written\n"), Mode: 0o640, Digest: strings.Repeat("0", 64)}}})
 }
 
@@ -131,14 +134,14 @@ func writeCases() []writeCase {
 		name:  "marker through a symlinked .gitfleet",
 		setup: func(t *testing.T, c *confinement) { c.link(t, c.outside, c.at("/srv/web/.gitfleet")) },
 		write: func(ctx context.Context, c *confinement) error {
-			return c.x.T.WriteMarker(ctx, c.srv, "/srv/web", &executor.Marker{App: "web", Environment: "prod"})
+			return c.x.T.WriteMarker(ctx, c.srv, "/srv/web", &fleet.Marker{App: "web", Environment: "prod"})
 		},
 		want: []string{"/srv/web/.gitfleet/state.json: refused: /srv/web/.gitfleet is a symbolic link that does not resolve inside /srv/web"},
 	}, {
 		name:  "marker in a symlinked deployTo",
 		setup: func(t *testing.T, c *confinement) { c.link(t, c.outside, c.at("/srv/web")) },
 		write: func(ctx context.Context, c *confinement) error {
-			return c.x.T.WriteMarker(ctx, c.srv, "/srv/web", &executor.Marker{App: "web", Environment: "prod"})
+			return c.x.T.WriteMarker(ctx, c.srv, "/srv/web", &fleet.Marker{App: "web", Environment: "prod"})
 		},
 		want: []string{"its root /srv/web is a symbolic link"},
 	}, {
@@ -230,15 +233,15 @@ func testWritesStayInside(t *testing.T, newServer func(t *testing.T) *confinemen
 			c := newServer(t)
 			tc.setup(t, c)
 			err := tc.write(context.Background(), c)
-			if !errors.Is(err, executor.ErrOutsideRoot) {
-				t.Fatalf("got %v, want a refusal (ErrOutsideRoot); outside holds %v", err, walk(t, c.outside))
+			if !errors.Is(err, transport.ErrOutsideRoot) {
+				t.Fatalf("got %v, want a refusal (ErrOutsideRoot); outside holds %v", err, fleettest.Walk(t, c.outside))
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
-			got := walk(t, c.outside)
+			got := fleettest.Walk(t, c.outside)
 			slices.Sort(got)
 			if !slices.Equal(got, tc.left) {
 				t.Errorf("outside the root: got %v, want %v", got, tc.left)
@@ -264,7 +267,7 @@ func testInsideLinksFollowed(t *testing.T, c *confinement) {
 }
 
 func localConfinement(t *testing.T) *confinement {
-	l := newLocal(t)
+	l := fleettest.NewLocal(t)
 	srv := &spec.Server{Name: "web-1"}
 	c := &confinement{
 		x:       &executor.Executor{T: l, ConfigRoots: []string{"/srv/etc"}},
@@ -366,7 +369,7 @@ func TestSSHStageFromATamperedBase(t *testing.T) {
 			t.Errorf("outside %s: %q, %v; want it untouched", name, b, err)
 		}
 	}
-	if got := walk(t, c.outside); !slices.Equal(got, []string{"a.txt", "b.txt"}) {
+	if got := fleettest.Walk(t, c.outside); !slices.Equal(got, []string{"a.txt", "b.txt"}) {
 		t.Errorf("outside holds %v, want only a.txt and b.txt", got)
 	}
 	got, err := tree.ReadDir(c.at("/srv/web/releases/"+v2.Release.ID), tree.Limits{})

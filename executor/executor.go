@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
 )
@@ -21,7 +19,7 @@ import (
 type Transport interface {
 	// Inspect reads the state of every deployTo on the server at once.
 	// An error means the server could not be reached or read at all.
-	Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*AppState, error)
+	Inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*fleet.AppState, error)
 	// Stage places the tree at <deployTo>/releases/<id>, written under a
 	// temporary name and renamed when complete. Staging a release that is
 	// already there does nothing.
@@ -30,7 +28,7 @@ type Transport interface {
 	// removes it when id is "".
 	Switch(ctx context.Context, srv *spec.Server, deployTo, id string) error
 	// WriteMarker replaces <deployTo>/.gitfleet/state.json atomically.
-	WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *Marker) error
+	WriteMarker(ctx context.Context, srv *spec.Server, deployTo string, m *fleet.Marker) error
 	// Run runs a shell command on the server in dir, with extra environment
 	// variables, and returns its combined output.
 	Run(ctx context.Context, srv *spec.Server, dir string, env []string, command string) ([]byte, error)
@@ -51,16 +49,23 @@ type Executor struct {
 	// a file's write stays inside the deepest of them that holds it
 	// (docs/security.md). nil: no managed file is written.
 	ConfigRoots []string
+	// StepTimeout bounds each operation on a server that has no bound of
+	// its own (inspect, switch, write a marker or a file, prune; default
+	// DefaultStepTimeout). Commands are bounded by theirs (activateTimeout,
+	// the health check's timeout, the caller's context).
+	StepTimeout time.Duration
 }
 
-// Request is one server step of a rollout.
-type Request struct {
-	Environment string
-	App         *spec.App
-	Server      *spec.Server
-	Release     Release
-	Revision    string
-	Log         *slog.Logger // carries environment, app, revision, server
+// DefaultStepTimeout is Executor.StepTimeout's default.
+const DefaultStepTimeout = 2 * time.Minute
+
+// bound is ctx bounded by StepTimeout.
+func (x *Executor) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := x.StepTimeout
+	if t <= 0 {
+		t = DefaultStepTimeout
+	}
+	return context.WithTimeout(ctx, t)
 }
 
 func (x *Executor) now() time.Time {
@@ -71,109 +76,32 @@ func (x *Executor) now() time.Time {
 }
 
 // Observe inspects the deployTo of every app on one server.
-func (x *Executor) Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) ServerState {
-	st := ServerState{Server: srv.Name}
+func (x *Executor) Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) fleet.ServerState {
+	st := fleet.ServerState{Server: srv.Name}
 	dirs := make([]string, len(apps))
 	for i, a := range apps {
 		dirs[i] = a.DeployTo
 	}
-	byDir, err := x.T.Inspect(ctx, srv, dirs)
+	byDir, err := x.inspect(ctx, srv, dirs)
 	if err != nil {
 		st.Err = err
 		return st
 	}
-	st.Apps = make(map[string]*AppState, len(apps))
+	st.Apps = make(map[string]*fleet.AppState, len(apps))
 	for _, a := range apps {
 		if s := byDir[a.DeployTo]; s != nil {
 			st.Apps[a.Name] = s
 		} else {
-			st.Apps[a.Name] = &AppState{}
+			st.Apps[a.Name] = &fleet.AppState{}
 		}
 	}
 	return st
 }
 
 // Stage distributes the release to the server.
-func (x *Executor) Stage(ctx context.Context, r Request) error {
+func (x *Executor) Stage(ctx context.Context, r fleet.Request) error {
 	if err := x.T.Stage(ctx, r.Server, r.App.DeployTo, r.Release.ID, r.Release.Tree); err != nil {
 		return fmt.Errorf("stage %s %s on %s: %w", r.App.Name, r.Release.Version, r.Server.Name, err)
-	}
-	return nil
-}
-
-// Activate delivers a staged release: it records the attempt, switches
-// current, runs the app's activate command and health check, and records
-// the result. When activation fails the server is switched back to the
-// release it had (and its activate command run again), so it stays on a whole
-// release that worked; the failure is recorded so that the same release is
-// not retried at the same revision.
-func (x *Executor) Activate(ctx context.Context, r Request) error {
-	fail := func(step string, err error) error {
-		return fmt.Errorf("activate %s %s on %s: %s: %w", r.App.Name, r.Release.Version, r.Server.Name, step, err)
-	}
-	dt := r.App.DeployTo
-	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
-	if err != nil {
-		return fail("inspect", err)
-	}
-	st := states[dt]
-	if st == nil {
-		st = &AppState{}
-	}
-	if !st.IsStaged(r.Release.ID) {
-		return fail("check", fmt.Errorf("%s: %w", r.Release.ID, ErrNotStaged))
-	}
-	m := st.Marker
-	if m == nil {
-		m = &Marker{}
-	}
-	m.App, m.Environment = r.App.Name, r.Environment
-	prev := st.Current
-	if prev == r.Release.ID {
-		// Re-running an activation that was interrupted: the release it
-		// replaced is in the marker.
-		prev = ""
-		if m.Pending != nil && m.Pending.Release == r.Release.ID {
-			prev = m.Pending.Previous
-		} else if m.Release != r.Release.ID {
-			prev = m.Release
-		}
-	}
-	if prev != "" && !st.IsStaged(prev) {
-		prev = "" // nothing whole to go back to
-	}
-	m.Pending = &Attempt{Release: r.Release.ID, Previous: prev, Revision: r.Revision, At: x.now()}
-	if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
-		return fail("write state", err)
-	}
-	if err := x.T.Switch(ctx, r.Server, dt, r.Release.ID); err != nil {
-		err = fail("switch current", err)
-		x.recordFailure(ctx, r, m, err)
-		return err
-	}
-	r.Log.Info("switched current", "release", r.Release.ID, "previous", prev)
-
-	if se := x.bringUp(ctx, r, r.Release, prev); se != nil {
-		err := fail(se.step, se.err)
-		x.revert(ctx, r, prev)
-		x.recordFailure(ctx, r, m, err)
-		return err
-	}
-
-	m.Pending, m.Failed = nil, nil
-	if prev != "" && prev != r.Release.ID {
-		m.Previous = prev
-	}
-	m.Release, m.Commit, m.Revision, m.ActivatedAt = r.Release.ID, r.Release.Commit, r.Revision, x.now()
-	if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
-		return fail("write state", err)
-	}
-	keep := []string{r.Release.ID}
-	if prev != "" {
-		keep = append(keep, prev)
-	}
-	if err := x.T.Prune(ctx, r.Server, dt, keep, r.App.KeepReleases); err != nil {
-		r.Log.Warn("prune old releases", "err", err)
 	}
 	return nil
 }
@@ -183,238 +111,24 @@ func (x *Executor) RunCommand(ctx context.Context, srv *spec.Server, env []strin
 	return x.T.Run(ctx, srv, "/", env, command)
 }
 
-// Check runs the app's health check against the release current points
-// to (r.Release), as a server is put back into its load balancer.
-func (x *Executor) Check(ctx context.Context, r Request) error {
-	h := r.App.Health
-	if h == nil {
-		return nil
-	}
-	dir := path.Join(r.App.DeployTo, "releases", r.Release.ID)
-	if err := x.health(ctx, r, dir, x.commandEnv(r, r.Release, ""), h); err != nil {
-		return fmt.Errorf("health check of %s %s on %s: %w", r.App.Name, r.Release.Version, r.Server.Name, err)
-	}
-	return nil
-}
-
-// RollBack returns a server on which r.Release was activated to the release
-// to (still staged there): switch, activate command and health check, and
-// the marker records r.Release as failed at this revision for the reason
-// given, stopping the rollout (so it is held, not retried).
-func (x *Executor) RollBack(ctx context.Context, r Request, to, reason string) error {
-	fail := func(step string, err error) error {
-		return fmt.Errorf("roll back %s on %s to %s: %s: %w", r.App.Name, r.Server.Name, to, step, err)
-	}
-	dt := r.App.DeployTo
-	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
-	if err != nil {
-		return fail("inspect", err)
-	}
-	st := states[dt]
-	if st == nil || !st.IsStaged(to) {
-		return fail("check", fmt.Errorf("%s: %w", to, ErrNotStaged))
-	}
-	m := st.Marker
-	if m == nil {
-		m = &Marker{}
-	}
-	m.App, m.Environment = r.App.Name, r.Environment
-	back := Release{ID: to, Version: VersionOf(to)}
-	if st.Current != to {
-		m.Pending = &Attempt{Release: to, Previous: st.Current, Revision: r.Revision, At: x.now()}
-		if err := x.T.WriteMarker(ctx, r.Server, dt, m); err != nil {
-			return fail("write state", err)
-		}
-		if err := x.T.Switch(ctx, r.Server, dt, to); err != nil {
-			return fail("switch current", err)
-		}
-		r.Log.Warn("switched back", "release", to, "from", st.Current, "reason", reason)
-	}
-	rb := r
-	rb.Release = back
-	se := x.bringUp(ctx, rb, back, r.Release.ID)
-	m.Pending = nil
-	m.Release, m.Commit, m.Revision, m.ActivatedAt = to, "", r.Revision, x.now()
-	m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason, StopsRollout: true}
-	if err := x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m); err != nil {
-		return fail("write state", err)
-	}
-	if se != nil {
-		return fail(se.step, se.err)
-	}
-	return nil
-}
-
-// MarkRolloutFailed records on the server that r.Release stopped its
-// rollout at this revision, keeping the error already recorded if any.
-func (x *Executor) MarkRolloutFailed(ctx context.Context, r Request, reason string) error {
-	dt := r.App.DeployTo
-	states, err := x.T.Inspect(ctx, r.Server, []string{dt})
-	if err != nil {
-		return err
-	}
-	m := &Marker{App: r.App.Name, Environment: r.Environment}
-	if st := states[dt]; st != nil && st.Marker != nil {
-		m = st.Marker
-	}
-	if m.Failed == nil || m.Failed.Release != r.Release.ID || m.Failed.Revision != r.Revision {
-		m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: reason}
-	}
-	m.Failed.StopsRollout = true
-	return x.T.WriteMarker(context.WithoutCancel(ctx), r.Server, dt, m)
-}
-
 // ClearFailed forgets a recorded failure of the app on the server, so that
 // the release is tried again (gitfleet sync --retry). It reports whether
 // there was one.
 func (x *Executor) ClearFailed(ctx context.Context, srv *spec.Server, app *spec.App) (bool, error) {
-	states, err := x.T.Inspect(ctx, srv, []string{app.DeployTo})
+	st, err := x.appState(ctx, srv, app.DeployTo)
 	if err != nil {
 		return false, err
 	}
-	st := states[app.DeployTo]
-	if st == nil || st.Marker == nil || st.Marker.Failed == nil {
+	if st.Marker == nil || st.Marker.Failed == nil {
 		return false, nil
 	}
 	st.Marker.Failed = nil
-	return true, x.T.WriteMarker(ctx, srv, app.DeployTo, st.Marker)
-}
-
-type stepError struct {
-	step string
-	err  error
-}
-
-// bringUp runs the activate command and the health check for a release that
-// current already points to.
-func (x *Executor) bringUp(ctx context.Context, r Request, rel Release, prev string) *stepError {
-	dir := path.Join(r.App.DeployTo, "releases", rel.ID)
-	env := x.commandEnv(r, rel, prev)
-	if cmd := r.App.Activate; cmd != "" {
-		cctx, cancel := context.WithTimeout(ctx, r.App.ActivateTimeout)
-		out, err := x.T.Run(cctx, r.Server, dir, env, cmd)
-		cancel()
-		logOutput(r.Log, "activate command", out, err)
-		if err != nil {
-			return &stepError{"activate command", withOutput(err, out)}
-		}
-	}
-	if h := r.App.Health; h != nil {
-		if err := x.health(ctx, r, dir, env, h); err != nil {
-			return &stepError{"health check", err}
-		}
-	}
-	return nil
-}
-
-func (x *Executor) health(ctx context.Context, r Request, dir string, env []string, h *spec.Health) error {
-	var last error
-	for attempt := 1; attempt <= h.Attempts; attempt++ {
-		if attempt > 1 {
-			t := time.NewTimer(h.Interval)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last)
-			case <-t.C:
-			}
-		}
-		cctx, cancel := context.WithTimeout(ctx, h.Timeout)
-		out, err := x.probe(cctx, r, dir, env, h)
-		cancel()
-		if err == nil {
-			r.Log.Info("health check passed", "attempt", attempt)
-			return nil
-		}
-		last = withOutput(err, out)
-		r.Log.Warn("health check failed", "attempt", attempt, "of", h.Attempts, "err", last)
-	}
-	return fmt.Errorf("unhealthy after %d attempts: %w", h.Attempts, last)
-}
-
-// probe runs one health check: the command on the server, or an HTTP GET
-// or TCP connection from the daemon.
-func (x *Executor) probe(ctx context.Context, r Request, dir string, env []string, h *spec.Health) ([]byte, error) {
-	host := r.Server.Host
-	if host == "" {
-		host = r.Server.Name
-	}
-	switch {
-	case h.HTTP != "":
-		u := strings.ReplaceAll(h.HTTP, spec.HostPlaceholder, host)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxOutput))
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return body, fmt.Errorf("GET %s: %s", u, resp.Status)
-		}
-		return nil, nil
-	case h.TCP != "":
-		addr := strings.ReplaceAll(h.TCP, spec.HostPlaceholder, host)
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		return nil, c.Close()
-	}
-	return x.T.Run(ctx, r.Server, dir, env, h.Command)
-}
-
-// revert puts the server back on the release it had, or on none.
-func (x *Executor) revert(ctx context.Context, r Request, prev string) {
-	// Going back must not be cut short by the cancellation that may have
-	// caused the failure.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.App.ActivateTimeout+30*time.Second)
-	defer cancel()
-	if err := x.T.Switch(ctx, r.Server, r.App.DeployTo, prev); err != nil {
-		r.Log.Error("switch back after failed activation", "previous", prev, "err", err)
-		return
-	}
-	if prev == "" {
-		r.Log.Warn("removed current after failed first activation")
-		return
-	}
-	r.Log.Warn("switched back after failed activation", "release", prev)
-	back := Release{ID: prev, Version: VersionOf(prev)}
-	if r.App.Activate == "" {
-		return
-	}
-	dir := path.Join(r.App.DeployTo, "releases", prev)
-	// The activate command is bounded as it is on the way forward.
-	cctx, ccancel := context.WithTimeout(ctx, r.App.ActivateTimeout)
-	out, err := x.T.Run(cctx, r.Server, dir, x.commandEnv(r, back, r.Release.ID), r.App.Activate)
-	ccancel()
-	logOutput(r.Log, "activate command for previous release", out, err)
-}
-
-// recordFailure writes the failed attempt to the marker, so that it is not
-// retried at the same revision. An activation cut short by cancellation
-// (the daemon told to stop at once) is no verdict on the release: only the
-// pending attempt is cleared, and the next pass tries again.
-func (x *Executor) recordFailure(ctx context.Context, r Request, m *Marker, err error) {
-	cancelled := ctx.Err() != nil
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	m.Pending = nil
-	if !cancelled {
-		m.Failed = &Attempt{Release: r.Release.ID, Revision: r.Revision, At: x.now(), Error: err.Error()}
-	}
-	if werr := x.T.WriteMarker(ctx, r.Server, r.App.DeployTo, m); werr != nil {
-		r.Log.Error("record failed activation", "err", werr)
-	}
+	return true, x.writeMarker(ctx, srv, app.DeployTo, st.Marker)
 }
 
 // commandEnv is what activate and health commands find in their
 // environment.
-func (x *Executor) commandEnv(r Request, rel Release, prev string) []string {
+func (x *Executor) commandEnv(r fleet.Request, rel fleet.Release, prev string) []string {
 	return []string{
 		"GITFLEET_ENVIRONMENT=" + r.Environment,
 		"GITFLEET_APP=" + r.App.Name,
@@ -461,3 +175,53 @@ func withOutput(err error, out []byte) error {
 
 // ErrNotStaged is returned when a release to activate is missing.
 var ErrNotStaged = errors.New("release is not staged")
+
+// inspect, writeMarker, switchTo and prune call the transport, each bounded
+// by StepTimeout.
+func (x *Executor) inspect(ctx context.Context, srv *spec.Server, deployTos []string) (map[string]*fleet.AppState, error) {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.Inspect(ctx, srv, deployTos)
+}
+
+func (x *Executor) writeMarker(ctx context.Context, srv *spec.Server, deployTo string, m *fleet.Marker) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.WriteMarker(ctx, srv, deployTo, m)
+}
+
+func (x *Executor) switchTo(ctx context.Context, srv *spec.Server, deployTo, id string) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.Switch(ctx, srv, deployTo, id)
+}
+
+func (x *Executor) prune(ctx context.Context, srv *spec.Server, deployTo string, keep []string, max int) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return x.T.Prune(ctx, srv, deployTo, keep, max)
+}
+
+func (x *Executor) removeFiles(ctx context.Context, ct ConfigTransport, srv *spec.Server, root string, paths []string) error {
+	ctx, cancel := x.bound(ctx)
+	defer cancel()
+	return ct.RemoveFiles(ctx, srv, root, paths)
+}
+
+// appState inspects one deployTo before it is changed. A marker written
+// by a newer gitfleet, in a format this one does not know, is an error:
+// writing it over would lose what that gitfleet recorded.
+func (x *Executor) appState(ctx context.Context, srv *spec.Server, deployTo string) (*fleet.AppState, error) {
+	states, err := x.inspect(ctx, srv, []string{deployTo})
+	if err != nil {
+		return nil, err
+	}
+	st := states[deployTo]
+	if st == nil {
+		st = &fleet.AppState{}
+	}
+	if st.MarkerNewer {
+		return nil, fmt.Errorf("%s: %s", deployTo, st.MarkerErr)
+	}
+	return st, nil
+}

@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/internal/fleettest"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/transport/local"
 	"github.com/gitfleet/gitfleet/tree"
 )
 
@@ -25,7 +28,7 @@ import (
 // directory outside the server where commands leave traces.
 type harness struct {
 	t       *testing.T
-	local   *executor.Local
+	local   *local.Local
 	x       *executor.Executor
 	srv     *spec.Server
 	app     *spec.App
@@ -36,7 +39,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	local := newLocal(t)
+	local := fleettest.NewLocal(t)
 	return &harness{
 		t:     t,
 		local: local,
@@ -82,8 +85,8 @@ func (h *harness) lines(name string) []string {
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 }
 
-func (h *harness) request(rel executor.Release) executor.Request {
-	return executor.Request{
+func (h *harness) request(rel fleet.Release) fleet.Request {
+	return fleet.Request{
 		Environment: "production",
 		App:         h.app,
 		Server:      h.srv,
@@ -94,22 +97,22 @@ func (h *harness) request(rel executor.Release) executor.Request {
 }
 
 // stage stages a new release of version.
-func (h *harness) stage(version string) executor.Release {
+func (h *harness) stage(version string) fleet.Release {
 	h.t.Helper()
-	rel := executor.NewRelease(version, appTree(h.t, version))
+	rel := fleet.NewRelease(version, fleettest.AppTree(h.t, version))
 	if err := h.x.Stage(context.Background(), h.request(rel)); err != nil {
 		h.t.Fatalf("stage %s: %v", version, err)
 	}
 	return rel
 }
 
-func (h *harness) activate(rel executor.Release) error {
+func (h *harness) activate(rel fleet.Release) error {
 	return h.x.Activate(context.Background(), h.request(rel))
 }
 
 func (h *harness) deployDir() string { return h.local.Path(h.srv, h.app.DeployTo) }
 
-func (h *harness) state() *executor.AppState {
+func (h *harness) state() *fleet.AppState {
 	h.t.Helper()
 	return inspect(h.t, h.local, h.srv, h.app.DeployTo)
 }
@@ -127,14 +130,14 @@ func (h *harness) current() string {
 	return target
 }
 
-func (h *harness) wantCurrent(rel executor.Release) {
+func (h *harness) wantCurrent(rel fleet.Release) {
 	h.t.Helper()
 	if got, want := h.current(), "releases/"+rel.ID; got != want {
 		h.t.Errorf("got current -> %q, want %q", got, want)
 	}
 }
 
-func (h *harness) marker() *executor.Marker {
+func (h *harness) marker() *fleet.Marker {
 	h.t.Helper()
 	st := h.state()
 	if st.MarkerErr != "" || st.Marker == nil {
@@ -233,8 +236,8 @@ pwd > ` + h.path("pwd-$GITFLEET_VERSION"))
 		"GITFLEET_VERSION=v2",
 	})
 
-	want := &executor.Marker{
-		App: "web", Environment: "production",
+	want := &fleet.Marker{
+		Format: fleet.MarkerFormat, App: "web", Environment: "production",
 		Release: v2.ID, Revision: "rev-v2", ActivatedAt: h.now, Previous: v1.ID,
 	}
 	if got := h.marker(); !reflect.DeepEqual(got, want) {
@@ -243,8 +246,8 @@ pwd > ` + h.path("pwd-$GITFLEET_VERSION"))
 	if st := h.state(); !slices.Equal(st.Staged, []string{v1.ID, v2.ID}) {
 		t.Errorf("got staged %q, want both releases kept", st.Staged)
 	}
-	noTemporaries(t, h.deployDir())
-	noTemporaries(t, filepath.Join(h.deployDir(), "releases"))
+	fleettest.NoTemporaries(t, h.deployDir())
+	fleettest.NoTemporaries(t, filepath.Join(h.deployDir(), "releases"))
 }
 
 func TestActivateWithoutCommands(t *testing.T) {
@@ -321,10 +324,10 @@ func TestActivateFailureRevertsToPrevious(t *testing.T) {
 			if got := len(h.lines("health.log")); got != tt.wantHealth {
 				t.Errorf("got %d health checks, want %d", got, tt.wantHealth)
 			}
-			want := &executor.Marker{
-				App: "web", Environment: "production",
+			want := &fleet.Marker{
+				Format: fleet.MarkerFormat, App: "web", Environment: "production",
 				Release: v1.ID, Revision: "rev-v1", ActivatedAt: h.now,
-				Failed: &executor.Attempt{Release: v2.ID, Revision: "rev-v2", At: h.now, Error: err.Error()},
+				Failed: &fleet.Attempt{Release: v2.ID, Revision: "rev-v2", At: h.now, Error: err.Error()},
 			}
 			if got := h.marker(); !reflect.DeepEqual(got, want) {
 				t.Errorf("got marker %+v (failed %+v), want %+v (failed %+v)", got, got.Failed, want, want.Failed)
@@ -358,9 +361,9 @@ func TestActivateFirstFailureRemovesCurrent(t *testing.T) {
 		t.Errorf("got current -> %q, want no current after a failed first activation", got)
 	}
 	wantLines(t, "activate.log", h.lines("activate.log"), []string{v1.ID + " prev="})
-	want := &executor.Marker{
-		App: "web", Environment: "production",
-		Failed: &executor.Attempt{Release: v1.ID, Revision: "rev-v1", At: h.now, Error: err.Error()},
+	want := &fleet.Marker{
+		Format: fleet.MarkerFormat, App: "web", Environment: "production",
+		Failed: &fleet.Attempt{Release: v1.ID, Revision: "rev-v1", At: h.now, Error: err.Error()},
 	}
 	if got := h.marker(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got marker %+v, want %+v", got, want)
@@ -465,39 +468,39 @@ func TestActivateResumesInterruptedActivation(t *testing.T) {
 	tests := []struct {
 		name string
 		// marker is written by hand; ids maps v0..v2 to release IDs.
-		marker       func(ids map[string]string) *executor.Marker
+		marker       func(ids map[string]string) *fleet.Marker
 		failV2       bool
 		wantPrevious string // version
 		wantCurrent  string // version
 	}{
 		{
 			name: "previous comes from the pending attempt",
-			marker: func(ids map[string]string) *executor.Marker {
-				return &executor.Marker{App: "web", Environment: "production", Release: ids["v1"], Revision: "rev-v1",
-					Pending: &executor.Attempt{Release: ids["v2"], Previous: ids["v0"], Revision: "rev-v2", At: time.Unix(1, 0).UTC()}}
+			marker: func(ids map[string]string) *fleet.Marker {
+				return &fleet.Marker{App: "web", Environment: "production", Release: ids["v1"], Revision: "rev-v1",
+					Pending: &fleet.Attempt{Release: ids["v2"], Previous: ids["v0"], Revision: "rev-v2", At: time.Unix(1, 0).UTC()}}
 			},
 			wantPrevious: "v0", wantCurrent: "v2",
 		},
 		{
 			name: "without a pending attempt the last release is the previous",
-			marker: func(ids map[string]string) *executor.Marker {
-				return &executor.Marker{App: "web", Environment: "production", Release: ids["v1"], Revision: "rev-v1"}
+			marker: func(ids map[string]string) *fleet.Marker {
+				return &fleet.Marker{App: "web", Environment: "production", Release: ids["v1"], Revision: "rev-v1"}
 			},
 			wantPrevious: "v1", wantCurrent: "v2",
 		},
 		{
 			name: "a pending previous that is gone is not gone back to",
-			marker: func(ids map[string]string) *executor.Marker {
-				return &executor.Marker{App: "web", Environment: "production", Release: ids["v1"],
-					Pending: &executor.Attempt{Release: ids["v2"], Previous: "v-1-000000000000", Revision: "rev-v2"}}
+			marker: func(ids map[string]string) *fleet.Marker {
+				return &fleet.Marker{App: "web", Environment: "production", Release: ids["v1"],
+					Pending: &fleet.Attempt{Release: ids["v2"], Previous: "v-1-000000000000", Revision: "rev-v2"}}
 			},
 			wantPrevious: "", wantCurrent: "v2",
 		},
 		{
 			name: "failing again goes back to the pending previous",
-			marker: func(ids map[string]string) *executor.Marker {
-				return &executor.Marker{App: "web", Environment: "production", Release: ids["v1"], Revision: "rev-v1",
-					Pending: &executor.Attempt{Release: ids["v2"], Previous: ids["v0"], Revision: "rev-v2"}}
+			marker: func(ids map[string]string) *fleet.Marker {
+				return &fleet.Marker{App: "web", Environment: "production", Release: ids["v1"], Revision: "rev-v1",
+					Pending: &fleet.Attempt{Release: ids["v2"], Previous: ids["v0"], Revision: "rev-v2"}}
 			},
 			failV2:       true,
 			wantPrevious: "v0", wantCurrent: "v0",
@@ -511,7 +514,7 @@ func TestActivateResumesInterruptedActivation(t *testing.T) {
 				fail = `[ "$GITFLEET_VERSION" != v2 ]`
 			}
 			h.traceActivate(fail)
-			rels := map[string]executor.Release{}
+			rels := map[string]fleet.Release{}
 			ids := map[string]string{}
 			for _, v := range []string{"v0", "v1", "v2"} {
 				rels[v] = h.stage(v)
@@ -567,9 +570,9 @@ func TestActivateNotStaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	filesBefore := walk(t, h.deployDir())
+	filesBefore := fleettest.Walk(t, h.deployDir())
 
-	v2 := executor.NewRelease("v2", appTree(t, "v2")) // never staged
+	v2 := fleet.NewRelease("v2", fleettest.AppTree(t, "v2")) // never staged
 	err = h.activate(v2)
 	if !errors.Is(err, executor.ErrNotStaged) {
 		t.Fatalf("got error %v, want one wrapping ErrNotStaged", err)
@@ -581,7 +584,7 @@ func TestActivateNotStaged(t *testing.T) {
 	if after, _ := os.ReadFile(statePath); string(after) != string(before) {
 		t.Errorf("the marker changed:\n%s\nwant\n%s", after, before)
 	}
-	if got := walk(t, h.deployDir()); !slices.Equal(got, filesBefore) {
+	if got := fleettest.Walk(t, h.deployDir()); !slices.Equal(got, filesBefore) {
 		t.Errorf("got files %q, want them unchanged: %q", got, filesBefore)
 	}
 	wantLines(t, "activate.log", h.lines("activate.log"), []string{v1.ID + " prev="})
@@ -590,7 +593,7 @@ func TestActivateNotStaged(t *testing.T) {
 func TestActivatePrunesOldReleases(t *testing.T) {
 	h := newHarness(t)
 	h.app.KeepReleases = 3
-	var rels []executor.Release
+	var rels []fleet.Release
 	for i := 1; i <= 6; i++ {
 		rel := h.stage(fmt.Sprintf("v%d", i))
 		rels = append(rels, rel)
@@ -664,7 +667,7 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("got %+v, want server web-1 observed without error", st)
 	}
 	for _, name := range []string{"web", "api"} {
-		if a := st.Apps[name]; a == nil || !reflect.DeepEqual(*a, executor.AppState{}) {
+		if a := st.Apps[name]; a == nil || !reflect.DeepEqual(*a, fleet.AppState{}) {
 			t.Errorf("%s: got %+v on an empty server, want an empty state", name, a)
 		}
 	}
@@ -706,11 +709,11 @@ func TestReleaseID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id := executor.ReleaseID(tt.version, tt.digest)
+			id := fleet.ReleaseID(tt.version, tt.digest)
 			if id != tt.wantID {
 				t.Errorf("got ID %q, want %q", id, tt.wantID)
 			}
-			if got := executor.VersionOf(id); got != tt.wantVersion {
+			if got := fleet.VersionOf(id); got != tt.wantVersion {
 				t.Errorf("got version %q of %q, want %q", got, id, tt.wantVersion)
 			}
 		})
@@ -719,8 +722,8 @@ func TestReleaseID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel := executor.NewRelease("v3", tr)
-	if rel.Digest != tr.Digest() || rel.ID != "v3-"+tr.Digest()[:executor.DigestLen] || rel.Version != "v3" || rel.Tree != tr {
+	rel := fleet.NewRelease("v3", tr)
+	if rel.Digest != tr.Digest() || rel.ID != "v3-"+tr.Digest()[:fleet.DigestLen] || rel.Version != "v3" || rel.Tree != tr {
 		t.Errorf("got release %+v, want it named after the tree's digest", rel)
 	}
 }
@@ -777,4 +780,46 @@ func TestPruneRemovesSwitchAndStateLeftovers(t *testing.T) {
 		}
 	}
 	h.wantCurrent(v1)
+}
+
+func inspect(t *testing.T, l *local.Local, srv *spec.Server, deployTo string) *fleet.AppState {
+	t.Helper()
+	states, err := l.Inspect(context.Background(), srv, []string{deployTo})
+	if err != nil {
+		t.Fatalf("Inspect: %v", err)
+	}
+	st := states[deployTo]
+	if st == nil {
+		t.Fatalf("Inspect returned no state for %s", deployTo)
+	}
+	return st
+}
+
+// TestActivateRefusesAMarkerOfANewerFormat: a state.json written by a newer
+// gitfleet is not written over: activation, rollback and retry refuse,
+// naming the format, and the file stays as it was.
+func TestActivateRefusesAMarkerOfANewerFormat(t *testing.T) {
+	h := newHarness(t)
+	v1 := h.stage("v1")
+	state := filepath.Join(h.deployDir(), ".gitfleet", "state.json")
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	newer := []byte(`{"format": 2, "app": "web", "something": "new"}`)
+	if err := os.WriteFile(state, newer, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := h.activate(v1)
+	if err == nil || !strings.Contains(err.Error(), "format 2, newer than this gitfleet reads") {
+		t.Errorf("activate: %v, want a refusal naming the format", err)
+	}
+	if _, err := h.x.ClearFailed(context.Background(), h.srv, h.app); err == nil {
+		t.Error("ClearFailed wrote over a marker of a newer format")
+	}
+	if b, _ := os.ReadFile(state); string(b) != string(newer) {
+		t.Errorf("state.json changed: %s", b)
+	}
+	if h.current() != "" {
+		t.Errorf("current switched to %s", h.current())
+	}
 }

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/internal/sshtest"
 	"github.com/gitfleet/gitfleet/spec"
+	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
 	"github.com/gitfleet/gitfleet/tree"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -296,12 +298,12 @@ func BenchmarkSSHDelivery(b *testing.B) {
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		totals = map[string]time.Duration{}
-		rel1 := executor.NewRelease("v1", v1)
+		rel1 := fleet.NewRelease("v1", v1)
 		app := &spec.App{Name: "bench", DeployTo: "/srv/gitfleet", KeepReleases: 5, Activate: "true", ActivateTimeout: 10 * time.Second}
-		tr := &executor.SSH{User: f.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, KnownHosts: f.KnownHosts}
+		tr := &sshtr.SSH{User: f.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, KnownHosts: f.KnownHosts}
 		x := &executor.Executor{T: tr}
-		req := func(rel executor.Release, i int) executor.Request {
-			return executor.Request{Environment: "bench", App: app, Server: servers[i], Release: rel, Revision: rel.Version, Log: slog.New(slog.DiscardHandler)}
+		req := func(rel fleet.Release, i int) fleet.Request {
+			return fleet.Request{Environment: "bench", App: app, Server: servers[i], Release: rel, Revision: rel.Version, Log: slog.New(slog.DiscardHandler)}
 		}
 
 		// Full delivery: a fresh transport, so its handshakes count too.
@@ -322,7 +324,7 @@ func BenchmarkSSHDelivery(b *testing.B) {
 		b.StopTimer()
 		v2 := changeFiles(b, src, benchChanged, n)
 		b.StartTimer()
-		rel2 := executor.NewRelease(fmt.Sprintf("v2.%d", n), v2)
+		rel2 := fleet.NewRelease(fmt.Sprintf("v2.%d", n), v2)
 		before := tr.Sent()
 		totals["gitfleet update"] = onAll(b, f, func(i int, _ *sshtest.Server) error { return x.Stage(ctx, req(rel2, i)) })
 		sentUpdate = tr.Sent() - before

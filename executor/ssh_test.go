@@ -12,14 +12,16 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/internal/sshtest"
 	"github.com/gitfleet/gitfleet/spec"
+	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
 	"github.com/gitfleet/gitfleet/tree"
 	"golang.org/x/crypto/ssh"
 )
 
 // sshFleet starts n sshd servers and an SSH transport that reaches them.
-func sshFleet(t *testing.T, n int) (*sshtest.Fleet, *executor.SSH, []*spec.Server) {
+func sshFleet(t *testing.T, n int) (*sshtest.Fleet, *sshtr.SSH, []*spec.Server) {
 	f := sshtest.Start(t, n, "web")
 	key, err := os.ReadFile(f.Key)
 	if err != nil {
@@ -29,7 +31,7 @@ func sshFleet(t *testing.T, n int) (*sshtest.Fleet, *executor.SSH, []*spec.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &executor.SSH{User: f.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, KnownHosts: f.KnownHosts, ConnectTimeout: 5 * time.Second}
+	tr := &sshtr.SSH{User: f.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, KnownHosts: f.KnownHosts, ConnectTimeout: 5 * time.Second}
 	t.Cleanup(func() { tr.Close() })
 	var servers []*spec.Server
 	for _, s := range f.Servers {
@@ -79,9 +81,9 @@ func TestSSHStageActivateAndLinkUnchangedFiles(t *testing.T) {
 		t.Fatalf("empty server: got %+v (%v)", st.Apps["web"], st.Err)
 	}
 
-	v1 := executor.NewRelease("v1", bigTree(t, "v1", map[string]string{"old.txt": "old\n", "lib/a.txt": "a\n"}))
-	req := func(rel executor.Release, srv *spec.Server) executor.Request {
-		return executor.Request{Environment: "prod", App: app, Server: srv, Release: rel, Revision: "r-" + rel.Version, Log: slog.New(slog.DiscardHandler)}
+	v1 := fleet.NewRelease("v1", bigTree(t, "v1", map[string]string{"old.txt": "old\n", "lib/a.txt": "a\n"}))
+	req := func(rel fleet.Release, srv *spec.Server) fleet.Request {
+		return fleet.Request{Environment: "prod", App: app, Server: srv, Release: rel, Revision: "r-" + rel.Version, Log: slog.New(slog.DiscardHandler)}
 	}
 	for _, srv := range servers {
 		if err := x.Stage(ctx, req(v1, srv)); err != nil {
@@ -112,7 +114,7 @@ func TestSSHStageActivateAndLinkUnchangedFiles(t *testing.T) {
 
 	// v2 changes VERSION, removes old.txt, turns the directory lib into a
 	// file: everything else is hard-linked from v1.
-	v2 := executor.NewRelease("v2", bigTree(t, "v2", map[string]string{"lib": "now a file\n", "new.txt": "new\n"}))
+	v2 := fleet.NewRelease("v2", bigTree(t, "v2", map[string]string{"lib": "now a file\n", "new.txt": "new\n"}))
 	before := tr.Sent()
 	if err := x.Stage(ctx, req(v2, servers[0])); err != nil {
 		t.Fatalf("stage v2: %v", err)
@@ -157,7 +159,7 @@ func TestSSHStageActivateAndLinkUnchangedFiles(t *testing.T) {
 	// The transport last saw v1 as current (inspected before the switch)
 	// and knows its manifest, but v1 is gone: the stage script refuses
 	// that base, and v3 is built from v2, whole.
-	v3 := executor.NewRelease("v3", bigTree(t, "v3", map[string]string{"lib": "now a file\n", "new.txt": "newer\n"}))
+	v3 := fleet.NewRelease("v3", bigTree(t, "v3", map[string]string{"lib": "now a file\n", "new.txt": "newer\n"}))
 	before = tr.Sent()
 	if err := x.Stage(ctx, req(v3, servers[0])); err != nil {
 		t.Fatalf("stage v3: %v", err)
@@ -201,7 +203,7 @@ func TestSSHReconnectsAfterRestartAndKillsOnTimeout(t *testing.T) {
 	}
 	f.Servers[0].Start()
 	out, err := tr.Run(ctx, servers[0], "/srv", []string{"GREETING=it's back"}, `echo "$GREETING in $(pwd)"; echo oops >&2; exit 3`)
-	var ee *executor.ExitError
+	var ee *sshtr.ExitError
 	if !errors.As(err, &ee) || ee.Code != 3 || !strings.Contains(string(out), "it's back in /srv") || !strings.Contains(string(out), "oops") {
 		t.Fatalf("after restart: got %q, %v; want the output and exit status 3", out, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
 	"github.com/gitfleet/gitfleet/tree"
 )
 
@@ -28,7 +28,7 @@ func testContentCheckReadsEveryName(t *testing.T, c *confinement) {
 		t.Fatal(err)
 	}
 	r := c.request("v1")
-	r.Release = executor.NewRelease("v1", tr)
+	r.Release = fleet.NewRelease("v1", tr)
 	if err := c.x.Stage(ctx, r); err != nil {
 		t.Fatal(err)
 	}

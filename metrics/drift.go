@@ -143,6 +143,7 @@ func (m *Metrics) ForgetEnvironments(keep map[string]bool, all []string) {
 	for _, e := range all {
 		if !keep[e] {
 			m.envReconciled.DeleteLabelValues(e)
+			m.lbErrors.DeletePartialMatch(prometheus.Labels{"environment": e})
 		}
 	}
 }

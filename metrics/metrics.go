@@ -35,6 +35,7 @@ type Metrics struct {
 	artifactTagMoves   prometheus.Counter
 	webhookRequests    *prometheus.CounterVec
 	driftCollectors
+	opsCollectors
 
 	mu       sync.Mutex
 	srcRev   [3]string              // labels of the source revision series
@@ -46,12 +47,14 @@ type Metrics struct {
 const (
 	ReasonUnreachable = "unreachable" // a server could not be observed
 	ReasonRollout     = "rollout"     // a server step failed
+	ReasonPanic       = "panic"       // an internal error, recovered, in an environment or a step
 )
 
 // Reasons for source errors.
 const (
-	ReasonRead    = "read"    // the source could not be read
-	ReasonInvalid = "invalid" // the desired state failed validation
+	ReasonRead     = "read"     // the source could not be read
+	ReasonInvalid  = "invalid"  // the desired state failed validation
+	ReasonArtifact = "artifact" // an artifact could not be fetched (not a problem of the desired state)
 )
 
 // New creates the collectors and registers them on reg.
@@ -63,11 +66,11 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"revision", "origin"}),
 		desiredValid: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitfleet_desired_state_valid",
-			Help: "1 if the latest read of the source was valid, 0 if it was rejected and the last good state stays in force.",
+			Help: "1 if the latest desired state read was valid, 0 if it was rejected as invalid and the last good state stays in force.",
 		}),
 		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitfleet_source_errors_total",
-			Help: "Reads of the source that failed (read) or were rejected (invalid).",
+			Help: "Reads of the source that failed (read), desired states rejected (invalid), and desired states whose artifacts could not be fetched (artifact).",
 		}, []string{"reason"}),
 		sourceLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitfleet_source_last_success_timestamp_seconds",
@@ -143,10 +146,11 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		m.serverSteps, m.rolloutsInProgress, m.fetchDuration, m.fetchErrors, m.sourceRevision,
 		m.forcePushes, m.tagMoves, m.artifactTagMoves, m.webhookRequests)
 	m.driftCollectors = newDriftCollectors(reg)
-	for _, r := range []string{ReasonRead, ReasonInvalid} {
+	m.opsCollectors = newOpsCollectors(reg)
+	for _, r := range []string{ReasonRead, ReasonInvalid, ReasonArtifact} {
 		m.sourceErrors.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonUnreachable, ReasonRollout} {
+	for _, r := range []string{ReasonUnreachable, ReasonRollout, ReasonPanic} {
 		m.reconcileErrors.WithLabelValues(r)
 	}
 	return m
@@ -165,11 +169,21 @@ func (m *Metrics) DesiredAccepted(revision, origin string, now time.Time) {
 	m.sourceLastSuccess.Set(float64(now.Unix()))
 }
 
-// SourceFailed records a source read that failed or was rejected.
+// SourceFailed records a source read that failed or was rejected. Only a
+// desired state that is invalid (ReasonInvalid) sets
+// gitfleet_desired_state_valid to 0: a source or an artifact remote that
+// cannot be reached says nothing of the desired state.
 func (m *Metrics) SourceFailed(reason string) {
 	m.sourceErrors.WithLabelValues(reason).Inc()
-	m.desiredValid.Set(0)
+	if reason == ReasonInvalid {
+		m.desiredValid.Set(0)
+	}
 }
+
+// DesiredRefused records that the source refused its newest content (a bad
+// signature, a rewritten history, a moved tag refused): like an invalid
+// desired state, it sets gitfleet_desired_state_valid to 0.
+func (m *Metrics) DesiredRefused() { m.desiredValid.Set(0) }
 
 // ReconcileDone records a pass and the reasons of its errors, if any.
 func (m *Metrics) ReconcileDone(d time.Duration, now time.Time, errReasons ...string) {

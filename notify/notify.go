@@ -1,7 +1,8 @@
 // Package notify tells people and forges what gitfleet does: a generic
 // JSON webhook, a Slack-compatible webhook, and commit statuses on GitHub,
 // GitLab and Gitea for the deployed revision. Deliveries are asynchronous,
-// bounded, retried a little, and never block a rollout.
+// bounded, retried with a growing, jittered wait, and never block a
+// rollout.
 package notify
 
 import (
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitfleet/gitfleet/internal/retry"
 )
 
 // The kinds of event.
@@ -222,13 +225,17 @@ type Notifier struct {
 	Targets []Target
 	Log     *slog.Logger
 	Client  *http.Client
-	// Attempts per delivery (default 3), Backoff between them (default 1s).
-	Attempts int
-	Backoff  time.Duration
+	// Attempts per delivery (default 5). Between them the wait grows:
+	// Backoff (default 1s) doubled at every attempt, up to MaxBackoff
+	// (default 30s), each jittered by ±20%.
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
 
 	once  sync.Once
 	queue chan Event
 	done  chan struct{}
+	sleep func(time.Duration) // time.Sleep; tests record the waits
 }
 
 // queueSize bounds the events waiting; beyond it events are dropped and
@@ -241,10 +248,16 @@ func (n *Notifier) start() {
 			n.Client = &http.Client{Timeout: 10 * time.Second}
 		}
 		if n.Attempts <= 0 {
-			n.Attempts = 3
+			n.Attempts = 5
 		}
 		if n.Backoff <= 0 {
 			n.Backoff = time.Second
+		}
+		if n.MaxBackoff <= 0 {
+			n.MaxBackoff = 30 * time.Second
+		}
+		if n.sleep == nil {
+			n.sleep = time.Sleep
 		}
 		n.queue = make(chan Event, queueSize)
 		n.done = make(chan struct{})
@@ -281,24 +294,28 @@ func (n *Notifier) run() {
 	defer close(n.done)
 	for e := range n.queue {
 		for _, t := range n.Targets {
-			if !t.Wants(e.Kind) {
-				continue
-			}
-			var err error
-			for a := 1; a <= n.Attempts; a++ {
-				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-				err = t.Send(ctx, n.Client, e)
-				cancel()
-				if err == nil {
-					break
-				}
-				if a < n.Attempts {
-					time.Sleep(n.Backoff)
-				}
-			}
-			if err != nil {
-				n.Log.Warn("notification failed", "target", t.Name(), "kind", e.Kind, "err", err)
+			if t.Wants(e.Kind) {
+				n.deliver(t, e)
 			}
 		}
 	}
+}
+
+// deliver sends an event to a target, each attempt bounded by 15s, with a
+// growing, jittered wait between attempts.
+func (n *Notifier) deliver(t Target, e Event) {
+	b := retry.Backoff{Base: n.Backoff, Cap: n.MaxBackoff, Jitter: 0.2}
+	var err error
+	for a := 1; a <= n.Attempts; a++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err = t.Send(ctx, n.Client, e)
+		cancel()
+		if err == nil {
+			return
+		}
+		if a < n.Attempts {
+			n.sleep(b.Delay(a))
+		}
+	}
+	n.Log.Warn("notification failed", "target", t.Name(), "kind", e.Kind, "attempts", n.Attempts, "err", err)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -161,5 +162,37 @@ func TestErrorsHideTheURL(t *testing.T) {
 	err := w.Send(context.Background(), &http.Client{Timeout: time.Second}, events()[0])
 	if err == nil || strings.Contains(err.Error(), "secret-part") {
 		t.Errorf("error %v must not show the URL's path", err)
+	}
+}
+
+// failing fails every send.
+type failing struct{ calls int }
+
+func (f *failing) Name() string      { return "failing" }
+func (f *failing) Wants(string) bool { return true }
+func (f *failing) Send(context.Context, *http.Client, Event) error {
+	f.calls++
+	return errors.New("502 Bad Gateway")
+}
+
+// TestRetriesWaitLongerEachTime: a receiver that keeps failing is tried
+// Attempts times, with waits that double from Backoff up to MaxBackoff,
+// each jittered by at most ±20%.
+func TestRetriesWaitLongerEachTime(t *testing.T) {
+	f := &failing{}
+	var waits []time.Duration
+	n := &Notifier{Targets: []Target{f}, Log: slog.New(slog.DiscardHandler), Attempts: 6, Backoff: time.Second, MaxBackoff: 10 * time.Second}
+	n.sleep = func(d time.Duration) { waits = append(waits, d) }
+	n.Notify(events()[0])
+	n.Close(context.Background())
+	if f.calls != 6 || len(waits) != 5 {
+		t.Fatalf("got %d attempts and %d waits, want 6 and 5", f.calls, len(waits))
+	}
+	base := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second}
+	for i, w := range waits {
+		lo, hi := base[i]*8/10, base[i]*12/10
+		if w < lo || w > hi {
+			t.Errorf("wait %d: %s, want %s..%s", i+1, w, lo, hi)
+		}
 	}
 }

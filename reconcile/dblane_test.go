@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/db"
 	"github.com/gitfleet/gitfleet/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -21,9 +21,7 @@ func TestDatabaseLane(t *testing.T) {
 	pg := pgtest.Start(t)
 	dir, fleet := t.TempDir(), t.TempDir()
 	repo(t, dir, "v1")
-	c, _ := newController(t, fleet)
-	c.ConfigRoots = []string{"/srv/etc"}
-	c.DBs = func(target string) (Database, error) { return &executor.Postgres{DSN: pg.DSN}, nil }
+	c, _ := newController(t, fleet, withDB(&db.Postgres{DSN: pg.DSN}))
 	ctx := context.Background()
 	c.Update(snapshot(t, dir))
 	c.Pass(ctx, ctx, c.Desired())
@@ -42,7 +40,7 @@ func TestDatabaseLane(t *testing.T) {
 	}
 	release("v2", "    - {id: 0001_orders, sql: db/0001.sql}\n")
 	c.Update(snapshot(t, dir))
-	p := MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now())
+	p := preview(c)
 	var lanes []string
 	for _, ch := range p.Changes {
 		lanes = append(lanes, string(ch.Lane))
@@ -98,7 +96,7 @@ func TestDatabaseLane(t *testing.T) {
 	write("db/0001.sql", "CREATE TABLE orders (id bigint PRIMARY KEY);")
 	release("v1", "    - {id: 0001_orders, sql: db/0001.sql}\n")
 	c.Update(snapshot(t, dir))
-	p = MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now())
+	p = preview(c)
 	if len(p.Changes) != 2 || !strings.Contains(p.Changes[0].Blocked, "edited after it was applied") || p.Changes[1].Wait == nil {
 		t.Fatalf("edited change: %+v", p.Changes)
 	}
@@ -108,7 +106,7 @@ func TestDatabaseLane(t *testing.T) {
 	write("db/0003.sql", "DROP TABLE orders;")
 	release("v1", "    - {id: 0001_orders, sql: db/0001.sql}\n    - {id: 0003_drop, sql: db/0003.sql, irreversible: true}\n")
 	c.Update(snapshot(t, dir))
-	p = MakePlan(c.Desired(), c.observe(ctx, c.Desired()), c.Now())
+	p = preview(c)
 	if len(p.Changes) != 2 || !strings.Contains(p.Changes[0].Blocked, "allowIrreversible") || !strings.Contains(p.Changes[0].Warning, "irreversible: 0003_drop") {
 		t.Fatalf("irreversible with the files: %+v", p.Changes[0])
 	}

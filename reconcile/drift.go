@@ -7,6 +7,8 @@ import (
 
 	"github.com/gitfleet/gitfleet/metrics"
 	"github.com/gitfleet/gitfleet/notify"
+	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/rollout"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -18,16 +20,36 @@ const DefaultContentInterval = 10 * time.Minute
 // last content checks and when each drift was first seen. It is a cache:
 // lost at a restart, it is rebuilt by the next checks.
 type driftState struct {
-	mu            sync.Mutex
-	configApplied map[string]string                   // environment → config digest applied
-	content       map[string]map[string]*ContentCheck // server → app
-	lastCheck     time.Time
-	firstSeen     map[[4]string]time.Time // environment, app, server, kind
+	mu        sync.Mutex
+	content   map[string]map[string]*plan.ContentCheck // server → app
+	lastCheck time.Time
+	firstSeen map[[4]string]time.Time // environment, app, server, kind
+}
+
+// contentStep checks the content of the active releases when the checks
+// are due, then puts the last checks into the observation, and pins the
+// moved tags of Git artifacts: the observation is complete before the
+// plan is made.
+func (c *Controller) contentStep(p *pass) error {
+	now := c.deps.Now()
+	content := c.contentSnapshot()
+	if c.contentDue(now) {
+		content = c.checkContent(p.stop, p.d, p.obs)
+		if !p.preview {
+			c.drift.mu.Lock()
+			c.drift.content, c.drift.lastCheck = content, now
+			c.drift.mu.Unlock()
+			c.deps.Metrics.ContentChecked(now)
+		}
+	}
+	p.obs.Content = content
+	p.d = c.pinMovedTags(p.stop, p.d, p.obs, !p.preview)
+	return nil
 }
 
 // contentDue reports whether the content checks are due.
 func (c *Controller) contentDue(now time.Time) bool {
-	interval := c.ContentInterval
+	interval := c.cfg.ContentInterval
 	if interval < 0 {
 		return false
 	}
@@ -41,8 +63,8 @@ func (c *Controller) contentDue(now time.Time) bool {
 
 // checkContent compares the files of the desired release with the
 // release, on every server where it is the active one, with bounded
-// concurrency.
-func (c *Controller) checkContent(ctx context.Context, d *Desired, o *Observed) {
+// concurrency, and returns the checks by server and app.
+func (c *Controller) checkContent(ctx context.Context, d *plan.Desired, o *plan.Observed) map[string]map[string]*plan.ContentCheck {
 	type work struct {
 		srv *spec.Server
 		app *spec.App
@@ -63,69 +85,41 @@ func (c *Controller) checkContent(ctx context.Context, d *Desired, o *Observed) 
 			todo = append(todo, work{srv, app, r.Key()})
 		}
 	}
-	results := map[string]map[string]*ContentCheck{}
+	results := map[string]map[string]*plan.ContentCheck{}
 	var mu sync.Mutex
-	now := c.Now()
-	forEach(ctx, len(todo), c.ObserveParallelism, func(i int) {
+	now := c.deps.Now()
+	rollout.ForEach(ctx, len(todo), c.cfg.ObserveParallelism, func(i int) {
 		w := todo[i]
 		rel := d.Releases[w.key]
-		cctx, cancel := context.WithTimeout(ctx, c.ObserveTimeout)
-		differ, err := c.Exec.Verify(cctx, w.srv, w.app, rel)
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.ObserveTimeout)
+		differ, err := c.deps.Servers.Verify(cctx, w.srv, w.app, rel)
 		cancel()
 		if err != nil {
-			c.Log.Warn("content check failed", "server", w.srv.Name, "app", w.app.Name, "err", err)
+			c.log.Warn("content check failed", "server", w.srv.Name, "app", w.app.Name, "err", err)
 			return
 		}
 		if len(differ) > 0 {
-			c.Log.Warn("content drift", "environment", w.key.Environment, "app", w.app.Name, "server", w.srv.Name, "release", rel.ID, "files", firstFew(differ))
+			c.log.Warn("content drift", "environment", w.key.Environment, "app", w.app.Name, "server", w.srv.Name, "release", rel.ID, "files", plan.FirstFew(differ))
 		}
 		mu.Lock()
 		if results[w.srv.Name] == nil {
-			results[w.srv.Name] = map[string]*ContentCheck{}
+			results[w.srv.Name] = map[string]*plan.ContentCheck{}
 		}
-		results[w.srv.Name][w.app.Name] = &ContentCheck{Release: rel.ID, Differ: differ, At: now}
+		results[w.srv.Name][w.app.Name] = &plan.ContentCheck{Release: rel.ID, Differ: differ, At: now}
 		mu.Unlock()
 	})
-	c.drift.mu.Lock()
-	c.drift.content = results
-	c.drift.lastCheck = now
-	c.drift.mu.Unlock()
-	c.Metrics.ContentChecked(now)
-}
-
-// configAppliedSnapshot is the config digests applied, for a plan.
-func (c *Controller) configAppliedSnapshot() map[string]string {
-	c.drift.mu.Lock()
-	defer c.drift.mu.Unlock()
-	out := make(map[string]string, len(c.drift.configApplied))
-	for k, v := range c.drift.configApplied {
-		out[k] = v
-	}
-	return out
-}
-
-// configDone remembers an environment config applied without failure.
-func (c *Controller) configDone(res *Result) {
-	if res.Change.Lane != LaneEnvironment || res.Waiting || res.Failed() > 0 {
-		return
-	}
-	c.drift.mu.Lock()
-	if c.drift.configApplied == nil {
-		c.drift.configApplied = map[string]string{}
-	}
-	c.drift.configApplied[res.Change.Environment] = res.Change.To
-	c.drift.mu.Unlock()
+	return results
 }
 
 // contentSnapshot is the last content checks, for a plan.
-func (c *Controller) contentSnapshot() map[string]map[string]*ContentCheck {
+func (c *Controller) contentSnapshot() map[string]map[string]*plan.ContentCheck {
 	c.drift.mu.Lock()
 	defer c.drift.mu.Unlock()
 	return c.drift.content
 }
 
 // forgetHealed drops the content drift of servers healed by a rollout.
-func (c *Controller) forgetHealed(res *Result) {
+func (c *Controller) forgetHealed(res *rollout.Result) {
 	c.drift.mu.Lock()
 	defer c.drift.mu.Unlock()
 	for _, s := range res.Servers {
@@ -137,8 +131,8 @@ func (c *Controller) forgetHealed(res *Result) {
 
 // recordDrift publishes the drift a plan shows, and pending changes per
 // lane, with the time each drift was first seen.
-func (c *Controller) recordDrift(p *Plan) {
-	now := c.Now()
+func (c *Controller) recordDrift(p *plan.Plan) {
+	now := c.deps.Now()
 	var drifted []metrics.DriftServer
 	seen := map[[4]string]bool{}
 	c.drift.mu.Lock()
@@ -156,7 +150,7 @@ func (c *Controller) recordDrift(p *Plan) {
 		if !ok {
 			since = now
 			c.drift.firstSeen[k] = now
-			if kind != DriftEnvironment && kind != DriftDatabase {
+			if kind != plan.DriftEnvironment && kind != plan.DriftDatabase {
 				fresh[[3]string{env, app, kind}] = append(fresh[[3]string{env, app, kind}], server)
 			}
 		}
@@ -170,18 +164,18 @@ func (c *Controller) recordDrift(p *Plan) {
 		}
 	}
 	for _, cd := range p.ConfigDrift {
-		add(cd.Environment, "", cd.Server, DriftEnvironment)
+		add(cd.Environment, "", cd.Server, plan.DriftEnvironment)
 	}
 	pending := map[[2]string]int{}
 	for _, ch := range p.Changes {
 		switch ch.Lane {
-		case LaneEnvironment:
+		case plan.LaneEnvironment:
 			for _, s := range ch.Servers {
-				add(ch.Environment, "", s.Server, DriftEnvironment)
+				add(ch.Environment, "", s.Server, plan.DriftEnvironment)
 			}
 			pending[[2]string{ch.Environment, string(ch.Lane)}] += len(ch.Servers)
-		case LaneDatabase:
-			add(ch.Environment, ch.App, ch.To, DriftDatabase)
+		case plan.LaneDatabase:
+			add(ch.Environment, ch.App, ch.To, plan.DriftDatabase)
 			pending[[2]string{ch.Environment, string(ch.Lane)}] += max(len(ch.DB), 1)
 		default:
 			pending[[2]string{ch.Environment, string(ch.Lane)}] += len(ch.Servers)
@@ -197,10 +191,10 @@ func (c *Controller) recordDrift(p *Plan) {
 	for k, n := range pending {
 		lanes = append(lanes, metrics.PendingLane{Environment: k[0], Lane: k[1], N: n})
 	}
-	c.Metrics.SetDrift(now, drifted, lanes)
-	if c.Notifier != nil {
+	c.deps.Metrics.SetDrift(now, drifted, lanes)
+	{
 		for k, servers := range fresh {
-			c.Notifier.Notify(notify.Event{Kind: notify.DriftDetected, Environment: k[0], App: k[1], Drift: k[2], Servers: servers, Revision: p.Revision, Time: now})
+			c.deps.Notifier.Notify(notify.Event{Kind: notify.DriftDetected, Environment: k[0], App: k[1], Drift: k[2], Servers: servers, Revision: p.Revision, Time: now})
 		}
 	}
 }

@@ -45,8 +45,7 @@ func countSeries(reg *prometheus.Registry, name string) int {
 func TestDrift(t *testing.T) {
 	dir, fleet := t.TempDir(), t.TempDir()
 	repo(t, dir, "v1")
-	c, reg := newController(t, fleet)
-	c.ContentInterval = 1 // every pass
+	c, reg := newController(t, fleet, withContentInterval(1)) // every pass
 	ctx := context.Background()
 	c.Update(snapshot(t, dir))
 	c.Pass(ctx, ctx, c.Desired())

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/rollout"
 )
 
 func TestFailuresRecordForgetAnnotate(t *testing.T) {
@@ -15,11 +18,11 @@ func TestFailuresRecordForgetAnnotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	ch := &Change{Environment: "prod", App: "web", To: "v2-abc"}
-	res := &Result{Change: ch, Servers: []ServerResult{
-		{Server: "a", Step: StepStage, Err: "No space left on device"},
-		{Server: "b", Step: StepActivate, Done: true},
-		{Server: "c", Step: StepActivate, Err: "exit status 7"},
+	ch := &plan.Change{Environment: "prod", App: "web", To: "v2-abc"}
+	res := &rollout.Result{Change: ch, Servers: []rollout.ServerResult{
+		{Server: "a", Step: plan.StepStage, Err: "No space left on device"},
+		{Server: "b", Step: plan.StepActivate, Done: true},
+		{Server: "c", Step: plan.StepActivate, Err: "exit status 7"},
 	}}
 	if err := f.Record(res, at); err != nil {
 		t.Fatal(err)
@@ -27,26 +30,28 @@ func TestFailuresRecordForgetAnnotate(t *testing.T) {
 
 	// A reader of the file sees them: the plan of the same release gets
 	// them, a plan of another release does not.
-	plan := func(to string) *Plan {
-		return &Plan{Changes: []*Change{{Environment: "prod", App: "web", To: to,
-			Servers: []*ServerChange{{Server: "a"}, {Server: "b"}, {Server: "c"}}}}}
+	planOf := func(to string) *plan.Plan {
+		return &plan.Plan{Changes: []*plan.Change{{Environment: "prod", App: "web", To: to,
+			Servers: []*plan.ServerChange{{Server: "a"}, {Server: "b"}, {Server: "c"}}}}}
 	}
-	p := plan("v2-abc")
-	if err := AnnotateFromFile(p, path); err != nil {
+	reader, err := OpenFailures(path)
+	if err != nil {
 		t.Fatal(err)
 	}
+	p := planOf("v2-abc")
+	plan.Annotate(p, reader.Snapshot())
 	got := p.Changes[0].Servers
-	if got[0].LastFailure == nil || got[0].LastFailure.Step != StepStage || !strings.Contains(got[0].LastFailure.Err, "No space") || !got[0].LastFailure.At.Equal(at) {
+	if got[0].LastFailure == nil || got[0].LastFailure.Step != plan.StepStage || !strings.Contains(got[0].LastFailure.Err, "No space") || !got[0].LastFailure.At.Equal(at) {
 		t.Errorf("a: %+v, want the stage failure", got[0].LastFailure)
 	}
 	if got[1].LastFailure != nil {
 		t.Errorf("b succeeded but carries %+v", got[1].LastFailure)
 	}
-	if got[2].LastFailure == nil || got[2].LastFailure.Step != StepActivate {
+	if got[2].LastFailure == nil || got[2].LastFailure.Step != plan.StepActivate {
 		t.Errorf("c: %+v, want the activate failure", got[2].LastFailure)
 	}
-	p = plan("v3-def")
-	AnnotateFromFile(p, path)
+	p = planOf("v3-def")
+	plan.Annotate(p, reader.Snapshot())
 	for _, s := range p.Changes[0].Servers {
 		if s.LastFailure != nil {
 			t.Errorf("%s: a failure of v2 shown for v3", s.Server)
@@ -55,8 +60,8 @@ func TestFailuresRecordForgetAnnotate(t *testing.T) {
 
 	// a is in sync now, c is still behind: only c is kept, also after
 	// the file is opened again.
-	status := &Plan{Status: []*AppStatus{{Environment: "prod", App: "web", Release: "v2-abc", Servers: []*ServerStatus{
-		{Server: "a", State: InSync}, {Server: "b", State: InSync}, {Server: "c", State: OutOfSync}}}}}
+	status := &plan.Plan{Status: []*plan.AppStatus{{Environment: "prod", App: "web", Release: "v2-abc", Servers: []*plan.ServerStatus{
+		{Server: "a", State: plan.InSync}, {Server: "b", State: plan.InSync}, {Server: "c", State: plan.OutOfSync}}}}}
 	if err := f.Forget(status); err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +69,19 @@ func TestFailuresRecordForgetAnnotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p = plan("v2-abc")
-	f2.Annotate(p)
+	p = planOf("v2-abc")
+	plan.Annotate(p, f2.Snapshot())
 	if p.Changes[0].Servers[0].LastFailure != nil || p.Changes[0].Servers[2].LastFailure == nil {
 		t.Errorf("after a converged: a %+v, c %+v; want only c", p.Changes[0].Servers[0].LastFailure, p.Changes[0].Servers[2].LastFailure)
 	}
 
 	// The app leaves the desired state: everything goes.
-	if err := f2.Forget(&Plan{}); err != nil {
+	if err := f2.Forget(&plan.Plan{}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
-	if strings.TrimSpace(string(b)) != "[]" {
-		t.Errorf("file after the app left: %s, want []", b)
+	if !strings.Contains(string(b), `"format": 1`) || !strings.Contains(string(b), `"failures": []`) {
+		t.Errorf("file after the app left: %s, want format 1 and no failures", b)
 	}
 }
 
@@ -88,14 +93,31 @@ func TestFailuresUnreadableFile(t *testing.T) {
 		t.Errorf("got %v, want an error naming %s", err, path)
 	}
 	// It is replaced by the next write.
-	res := &Result{Change: &Change{Environment: "e", App: "a", To: "r"}, Servers: []ServerResult{{Server: "s", Step: StepStage, Err: "boom"}}}
+	res := &rollout.Result{Change: &plan.Change{Environment: "e", App: "a", To: "r"}, Servers: []rollout.ServerResult{{Server: "s", Step: plan.StepStage, Err: "boom"}}}
 	if err := f.Record(res, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenFailures(path); err != nil {
 		t.Errorf("after a write: %v", err)
 	}
-	if err := AnnotateFromFile(&Plan{}, filepath.Join(t.TempDir(), "missing.json")); err != nil {
+	if _, err := OpenFailures(filepath.Join(t.TempDir(), "missing.json")); err != nil {
 		t.Errorf("a missing file: %v, want none", err)
+	}
+}
+
+// TestFailuresFormats: a file of format 0 (a bare list) is read; one of a
+// newer format than this gitfleet knows is refused with a reason.
+func TestFailuresFormats(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.json")
+	os.WriteFile(old, []byte(`[{"environment":"prod","app":"web","server":"a","release":"v2-abc","step":"stage","error":"full","at":"2026-11-28T12:00:00Z"}]`), 0o600)
+	f, err := OpenFailures(old)
+	if err != nil || f.Snapshot()[plan.FailureKey("prod", "web", "a")] == nil {
+		t.Errorf("format 0: %v, %v; want the failure of a", f.Snapshot(), err)
+	}
+	newer := filepath.Join(dir, "newer.json")
+	os.WriteFile(newer, []byte(`{"format": 9, "failures": []}`), 0o600)
+	if _, err := OpenFailures(newer); err == nil || !strings.Contains(err.Error(), "format 9, newer than this gitfleet reads (up to 1)") {
+		t.Errorf("format 9: %v, want it refused", err)
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/resolve"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/spec"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,6 +25,7 @@ type artifactFixture struct {
 	first      string               // the commit tag v1 named first
 	moved      string               // the commit it was moved to, once moved
 	reg        *prometheus.Registry // of the last controller
+	artifacts  *source.GitArtifacts // of the last controller
 }
 
 func newArtifactFixture(t *testing.T, servers string) *artifactFixture {
@@ -47,9 +51,9 @@ func (f *artifactFixture) write(name, content string) {
 
 // controller is a daemon with its own state directory for artifacts.
 func (f *artifactFixture) controller() *Controller {
-	c, reg := newController(f.t, f.fleet)
+	f.artifacts = &source.GitArtifacts{Dir: filepath.Join(f.t.TempDir(), "artifacts")}
+	c, reg := newController(f.t, f.fleet, withArtifacts(f.artifacts))
 	f.reg = reg
-	c.Artifacts = &source.GitArtifacts{Dir: filepath.Join(f.t.TempDir(), "artifacts")}
 	c.Update(snapshot(f.t, f.dir))
 	if c.Desired() == nil {
 		f.t.Fatal("desired state with a Git artifact was rejected")
@@ -84,7 +88,7 @@ func (f *artifactFixture) moves() float64 {
 	return -1
 }
 
-func pass(t *testing.T, c *Controller) PassResult {
+func runPass(t *testing.T, c *Controller) PassResult {
 	t.Helper()
 	ctx := context.Background()
 	return c.Pass(ctx, ctx, c.Desired())
@@ -101,7 +105,7 @@ func TestGitArtifactTagMovedIsNotRedeployed(t *testing.T) {
 	if rel := d.Releases[d.Spec.Releases[0].Key()]; rel.Commit != f.first || rel.Tree.Get("VERSION") == nil || rel.Tree.Get("src") != nil {
 		t.Fatalf("release from tag v1: commit %s (want %s), tree of dist/ only", rel.Commit, f.first)
 	}
-	if pr := pass(t, c); len(pr.Results) != 1 || pr.Results[0].Outcome() != "success" {
+	if pr := runPass(t, c); len(pr.Results) != 1 || pr.Results[0].Outcome() != "success" {
 		t.Fatalf("first rollout: %+v", pr.Results)
 	}
 
@@ -111,27 +115,27 @@ func TestGitArtifactTagMovedIsNotRedeployed(t *testing.T) {
 	if got := d2.Releases[d2.Spec.Releases[0].Key()].Commit; got != f.moved {
 		t.Fatalf("moved tag resolves to %s, want %s", got, f.moved)
 	}
-	pr := pass(t, c)
+	pr := runPass(t, c)
 	if len(pr.Plan.Changes) != 0 {
 		t.Fatalf("a moved tag was redeployed: %d changes", len(pr.Plan.Changes))
 	}
 	want := "tag v1 moved from commit " + f.first[:12] + " to " + f.moved[:12] + " after its first activation: pinned to " + f.first[:12]
 	for _, s := range pr.Plan.Status[0].Servers {
-		if s.State != InSync || s.Held || f.version(s.Server) != "v1\n" || s.Reason != want {
+		if s.State != plan.InSync || s.Held || f.version(s.Server) != "v1\n" || s.Reason != want {
 			t.Errorf("%s: %s (held %v) on %q, reason %q; want in sync on the first content, reason %q", s.Server, s.State, s.Held, f.version(s.Server), s.Reason, want)
 		}
 	}
 	if got := f.moves(); got != 1 {
 		t.Errorf("gitfleet_artifact_tag_moved_total = %v, want 1", got)
 	}
-	pass(t, c)
+	runPass(t, c)
 	if got := f.moves(); got != 1 {
 		t.Errorf("after another pass gitfleet_artifact_tag_moved_total = %v, want still 1", got)
 	}
 
 	// A tag that does not exist is an error at the Release's version.
 	f.write("release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v7\n")
-	_, err := Resolve(context.Background(), snapshot(t, f.dir).Snapshot, c.Artifacts)
+	_, err := resolve.Resolve(context.Background(), snapshot(t, f.dir).Snapshot, f.artifacts, spec.Options{})
 	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v7: artifact tag v7 not found in http://") {
 		t.Fatalf("missing tag: got %v", err)
 	}
@@ -145,12 +149,12 @@ func TestGitArtifactTagMovedIsNotRedeployed(t *testing.T) {
 func TestGitArtifactMovedTagPinnedForLaterServers(t *testing.T) {
 	f := newArtifactFixture(t, "{name: a}, {name: b}")
 	c := f.controller()
-	pass(t, c)
+	runPass(t, c)
 	f.moveTag()
 
 	f.write("env.yaml", "kind: Environment\nname: prod\nservers: [{name: a}, {name: b}, {name: c}]\n")
 	c.Update(snapshot(t, f.dir))
-	pr := pass(t, c)
+	pr := runPass(t, c)
 	if len(pr.Results) != 1 || pr.Results[0].Outcome() != "success" {
 		t.Fatalf("rollout to the joining server: %+v", pr.Results)
 	}
@@ -168,7 +172,7 @@ func TestGitArtifactMovedTagPinnedForLaterServers(t *testing.T) {
 	f.write("env.yaml", "kind: Environment\nname: prod\nservers: [{name: a}, {name: b}, {name: c}, {name: d}]\n---\nkind: Environment\nname: staging\nservers: [{name: s1}]\n")
 	f.write("release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v1\n---\nkind: Release\napp: web\nenvironment: staging\nversion: v1\n")
 	c2 := f.controller()
-	if pr = pass(t, c2); len(pr.Results) != 2 {
+	if pr = runPass(t, c2); len(pr.Results) != 2 {
 		t.Fatalf("got %d rollouts, want one per environment", len(pr.Results))
 	}
 	for _, s := range []string{"a", "b", "c", "d", "s1"} {
@@ -176,9 +180,9 @@ func TestGitArtifactMovedTagPinnedForLaterServers(t *testing.T) {
 			t.Errorf("after a restart: %s runs %q, want the first content of v1", s, got)
 		}
 	}
-	pr = pass(t, c2)
+	pr = runPass(t, c2)
 	for _, st := range pr.Plan.Status {
-		if len(pr.Plan.Changes) != 0 || st.Counts[InSync] != len(st.Servers) {
+		if len(pr.Plan.Changes) != 0 || st.Counts[plan.InSync] != len(st.Servers) {
 			t.Errorf("%s: %v, want every server in sync", st.Environment, st.Counts)
 		}
 	}
@@ -191,7 +195,7 @@ func TestGitArtifactMovedTagPinnedForLaterServers(t *testing.T) {
 func TestGitArtifactMovedTagUnreadableHoldsLaterServers(t *testing.T) {
 	f := newArtifactFixture(t, "{name: a}")
 	c := f.controller()
-	pass(t, c)
+	runPass(t, c)
 	// Rewrite history: the first commit is no longer reachable, and is
 	// pruned from the remote.
 	f.app.Run("checkout", "-q", "--orphan", "rewritten")
@@ -206,7 +210,7 @@ func TestGitArtifactMovedTagUnreadableHoldsLaterServers(t *testing.T) {
 
 	f.write("env.yaml", "kind: Environment\nname: prod\nservers: [{name: a}, {name: b}]\n")
 	c2 := f.controller() // a daemon without the first commit in its repository
-	pr := pass(t, c2)
+	pr := runPass(t, c2)
 	if len(pr.Plan.Changes) != 0 || f.version("b") != "" {
 		t.Fatalf("the joining server got %q (%d changes), want it held", f.version("b"), len(pr.Plan.Changes))
 	}

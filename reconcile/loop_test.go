@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
-	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/resolve"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -50,18 +49,7 @@ func snapshot(t *testing.T, dir string) source.Update {
 	return source.Update{Snapshot: s}
 }
 
-func newController(t *testing.T, fleet string) (*Controller, *prometheus.Registry) {
-	reg := prometheus.NewRegistry()
-	return &Controller{
-		Exec:    &executor.Executor{T: &executor.Local{Root: fleet}, ConfigRoots: []string{"/srv/etc"}},
-		Metrics: metrics.New(reg, "test"),
-		Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		Resync:  time.Hour, ObserveParallelism: 4, ObserveTimeout: 5 * time.Second, StageParallelism: 2,
-		Now: time.Now,
-	}, reg
-}
-
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
@@ -168,11 +156,11 @@ func TestResolveRejectsUnsafeArtifact(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "artifacts/web/v1/passwd")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Resolve(context.Background(), snapshot(t, dir).Snapshot, nil)
+	_, err := resolve.Resolve(context.Background(), snapshot(t, dir).Snapshot, nil, spec.Options{})
 	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v1: artifact artifacts/web/v1/passwd: symlink to absolute path /etc/passwd") {
 		t.Fatalf("got %v, want an error at release.yaml:4 naming the symlink", err)
 	}
-	_, err = Resolve(context.Background(), mustTree(t, dir, "release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v9\n"), nil)
+	_, err = resolve.Resolve(context.Background(), mustTree(t, dir, "release.yaml", "kind: Release\napp: web\nenvironment: prod\nversion: v9\n"), nil, spec.Options{})
 	if err == nil || !strings.Contains(err.Error(), "release.yaml:4: web v9: artifact artifacts/web/v9: no such directory") {
 		t.Fatalf("got %v, want a missing-artifact error at release.yaml:4", err)
 	}
@@ -247,9 +235,7 @@ func TestRejectedSnapshotIsRetriedAtResync(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "app.yaml"), []byte("kind: App\nname: web\nartifact: {git: 'https://git.example.com/web.git'}\ndeployTo: /srv/web\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := newController(t, fleet)
-	c.Resync = 50 * time.Millisecond
-	c.Artifacts = &flakyArtifacts{fail: 2}
+	c, _ := newController(t, fleet, withResync(50*time.Millisecond), withArtifacts(&flakyArtifacts{fail: 2}))
 	c.Update(snapshot(t, dir))
 	if c.Desired() != nil {
 		t.Fatal("accepted although the artifact fetch failed")
@@ -265,5 +251,88 @@ func TestRejectedSnapshotIsRetriedAtResync(t *testing.T) {
 			t.Fatal("the rejected snapshot was not retried at resync")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// counter is a counter of reg with the given label, -1 when absent.
+func counter(reg *prometheus.Registry, name, label, value string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// TestErrorsTypedByWhatARetryDoes: an artifact remote that is down is no
+// problem of the desired state (gitfleet_desired_state_valid stays 1) and
+// is tried again with a backoff; a desired state with a syntax error is
+// invalid (0) and is not tried again at every resync: only when an input
+// changes (Sync) or at the stall cap.
+func TestErrorsTypedByWhatARetryDoes(t *testing.T) {
+	dir, fleet := t.TempDir(), t.TempDir()
+	repo(t, dir, "v1")
+	flaky := &flakyArtifacts{fail: 1000}
+	c, reg := newController(t, fleet, withResync(20*time.Millisecond), withArtifacts(flaky))
+	c.Update(snapshot(t, dir))
+	if c.Desired() == nil {
+		t.Fatal("the first desired state was rejected")
+	}
+	if v := testutil.ToFloat64(gather(reg, "gitfleet_desired_state_valid")); v != 1 {
+		t.Fatalf("valid = %v after a good state, want 1", v)
+	}
+
+	// The app moves to a Git artifact whose remote is down.
+	writeFile(t, filepath.Join(dir, "app.yaml"), "kind: App\nname: web\nartifact: {git: 'https://git.example.com/web.git'}\ndeployTo: /srv/web\n")
+	c.Update(snapshot(t, dir))
+	if v := testutil.ToFloat64(gather(reg, "gitfleet_desired_state_valid")); v != 1 {
+		t.Errorf("valid = %v with an artifact remote down, want 1: the desired state is not invalid", v)
+	}
+	if n := counter(reg, "gitfleet_source_errors_total", "reason", "artifact"); n != 1 {
+		t.Errorf("source_errors_total{artifact} = %v, want 1", n)
+	}
+	stop, stopNow := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(context.Background(), stop); close(done) }()
+	waitFor(t, "the artifact fetched again", func() bool { return counter(reg, "gitfleet_source_errors_total", "reason", "artifact") >= 2 })
+	stopNow()
+	<-done
+
+	// A syntax error: invalid, and not tried again at resync.
+	writeFile(t, filepath.Join(dir, "release.yaml"), "kind: Release\napp: web\nenvironment: prod\nversion: v1\nreplicas: 3\n")
+	c.Update(snapshot(t, dir))
+	if v := testutil.ToFloat64(gather(reg, "gitfleet_desired_state_valid")); v != 0 {
+		t.Errorf("valid = %v with a syntax error, want 0", v)
+	}
+	stop, stopNow = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { c.Run(context.Background(), stop); close(done) }()
+	time.Sleep(300 * time.Millisecond) // 15 resyncs
+	if n := counter(reg, "gitfleet_source_errors_total", "reason", "invalid"); n != 1 {
+		t.Errorf("source_errors_total{invalid} = %v after 15 resyncs, want 1: a bad spec is not retried until an input changes", n)
+	}
+	c.Update(snapshot(t, dir)) // the same revision again: not resolved again
+	c.Sync()                   // an input changed: tried again
+	waitFor(t, "the retry after Sync", func() bool { return counter(reg, "gitfleet_source_errors_total", "reason", "invalid") == 2 })
+	stopNow()
+	<-done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/resolve"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -34,6 +36,9 @@ func (s *syncBuffer) String() string {
 
 func writeFile(t *testing.T, name, content string) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +51,8 @@ func TestDaemonSaysWhichServersItUnmanages(t *testing.T) {
 	dir, fleet, state := t.TempDir(), t.TempDir(), t.TempDir()
 	record := filepath.Join(state, "managed.json")
 	repo(t, dir, "v1")
-	c, reg := newController(t, fleet)
 	var log syncBuffer
-	c.Log = slog.New(slog.NewTextHandler(&log, nil))
-	c.ManagedFile = record
+	c, reg := newController(t, fleet, withLog(slog.New(slog.NewTextHandler(&log, nil))), withManagedFile(record))
 
 	c.Update(snapshot(t, dir))
 	first := c.Desired()
@@ -88,11 +91,8 @@ func TestDaemonSaysWhichServersItUnmanages(t *testing.T) {
 	}
 
 	// A restarted daemon with allowEmpty compares with the record.
-	c2, _ := newController(t, fleet)
 	var log2 syncBuffer
-	c2.Log = slog.New(slog.NewTextHandler(&log2, nil))
-	c2.ManagedFile = record
-	c2.Spec.AllowEmpty = true
+	c2, _ := newController(t, fleet, withLog(slog.New(slog.NewTextHandler(&log2, nil))), withManagedFile(record), withAllowEmpty())
 	c2.Update(snapshot(t, dir))
 	if c2.Desired() == nil {
 		t.Fatalf("allowEmpty: the empty desired state was rejected:\n%s", log2.String())
@@ -115,14 +115,14 @@ func TestPlanSaysWhichServersAreUnmanaged(t *testing.T) {
 	record := filepath.Join(state, "managed.json")
 	repo(t, dir, "v1")
 	writeFile(t, filepath.Join(dir, "env.yaml"), "kind: Environment\nname: prod\nservers: [{name: a}]\n")
-	d, err := Resolve(context.Background(), snapshot(t, dir).Snapshot, nil)
+	d, err := resolve.Resolve(context.Background(), snapshot(t, dir).Snapshot, nil, spec.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteManaged(record, &Managed{Revision: strings.Repeat("ab", 20), Servers: []ManagedServer{{"prod", "a"}, {"prod", "b"}, {"staging", "s1"}}}); err != nil {
+	if err := WriteManaged(record, &plan.Managed{Revision: strings.Repeat("ab", 20), Servers: []plan.ManagedServer{{Environment: "prod", Server: "a"}, {Environment: "prod", Server: "b"}, {Environment: "staging", Server: "s1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	p := &Plan{Revision: d.Revision, Origin: d.Origin}
+	p := &plan.Plan{Revision: d.Revision, Origin: d.Origin}
 	if err := NoteUnmanaged(p, d, record); err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +140,8 @@ func TestPlanSaysWhichServersAreUnmanaged(t *testing.T) {
 	}
 
 	// Without a record, an empty desired state is all a plan can tell.
-	empty := &Desired{Revision: d.Revision, Spec: mustEmpty(t)}
-	p = &Plan{Revision: d.Revision}
+	empty := &plan.Desired{Revision: d.Revision, Spec: mustEmpty(t)}
+	p = &plan.Plan{Revision: d.Revision}
 	if err := NoteUnmanaged(p, empty, filepath.Join(state, "none.json")); err != nil {
 		t.Fatal(err)
 	}

@@ -2,41 +2,54 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"sync"
-	"time"
 
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/fleet"
+	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/rollout"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
-// Executor carries out server steps. executor.Executor is the real one.
-type Executor interface {
-	Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) executor.ServerState
-	Stage(ctx context.Context, r executor.Request) error
-	Activate(ctx context.Context, r executor.Request) error
-	// Check health-checks the release a server is on, before it goes back
-	// into its load balancer.
-	Check(ctx context.Context, r executor.Request) error
-	// RollBack returns a server to the release to and holds r.Release.
-	RollBack(ctx context.Context, r executor.Request, to, reason string) error
-	// MarkRolloutFailed holds r.Release at this revision on the server.
-	MarkRolloutFailed(ctx context.Context, r executor.Request, reason string) error
-	// ObserveConfig reads managed files; ApplyConfig writes them and runs
-	// the environment's onChange (the environment lane).
-	ObserveConfig(ctx context.Context, srv *spec.Server, paths []string) (map[string]executor.FileState, error)
-	ApplyConfig(ctx context.Context, r executor.ConfigRequest) error
+// Observer looks at servers; executor.Executor is the real one.
+type Observer interface {
+	// Observe inspects the deployTo of every app on one server.
+	Observe(ctx context.Context, srv *spec.Server, apps []*spec.App) fleet.ServerState
+	// ObserveConfig reads the managed files of environment env on a
+	// server, and what the environment lane recorded it applied there.
+	ObserveConfig(ctx context.Context, srv *spec.Server, env string, paths []string) (fleet.ConfigState, error)
 	// Verify lists the files of a release on a server that differ from
-	// it; Heal puts them back and runs the activation again.
-	Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel executor.Release) ([]string, error)
-	Heal(ctx context.Context, r executor.Request, paths []string) error
-	// RunCommand runs a command in / on a server (database lane commands).
-	RunCommand(ctx context.Context, srv *spec.Server, env []string, command string) ([]byte, error)
+	// it.
+	Verify(ctx context.Context, srv *spec.Server, app *spec.App, rel fleet.Release) ([]string, error)
 }
 
-// Observe looks at every server that a Release targets, at most parallelism
-// at a time, each bounded by timeout. A server that cannot be looked at is
-// recorded with its error, not dropped.
-func Observe(ctx context.Context, x Executor, d *spec.Desired, parallelism int, timeout time.Duration) *Observed {
+// observeStep looks at the servers, the load balancers, the managed files
+// and the databases: the one place the pass's observation is made.
+func (c *Controller) observeStep(p *pass) error {
+	p.obs = c.observe(p.stop, p.d)
+	return nil
+}
+
+// observe looks at the servers, the load balancers, the managed files and
+// the databases of d.
+func (c *Controller) observe(ctx context.Context, d *plan.Desired) *plan.Observed {
+	obs := &plan.Observed{}
+	obs.Servers = c.observeServers(ctx, d.Spec)
+	obs.LB = c.observeLBs(ctx, d.Spec)
+	obs.Config = c.observeConfig(ctx, d.Spec)
+	obs.DB = c.observeDBs(ctx, d)
+	for env, o := range obs.LB {
+		if o.Err != nil {
+			c.log.Warn("load balancer unreachable", "environment", env, "err", o.Err)
+		}
+	}
+	return obs
+}
+
+// observeServers looks at every server that a Release targets, at most
+// ObserveParallelism at a time, each bounded by ObserveTimeout. A server
+// that cannot be looked at is recorded with its error, not dropped.
+func (c *Controller) observeServers(ctx context.Context, d *spec.Desired) map[string]*fleet.ServerState {
 	type work struct {
 		srv  *spec.Server
 		apps []*spec.App
@@ -55,45 +68,103 @@ func Observe(ctx context.Context, x Executor, d *spec.Desired, parallelism int, 
 			w.apps = append(w.apps, app)
 		}
 	}
-	o := &Observed{Servers: make(map[string]*executor.ServerState, len(order))}
+	out := make(map[string]*fleet.ServerState, len(order))
 	var mu sync.Mutex
-	forEach(ctx, len(order), parallelism, func(i int) {
+	rollout.ForEach(ctx, len(order), c.cfg.ObserveParallelism, func(i int) {
 		w := order[i]
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		st := x.Observe(cctx, w.srv, w.apps)
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.ObserveTimeout)
+		st := c.deps.Servers.Observe(cctx, w.srv, w.apps)
 		cancel()
 		mu.Lock()
-		o.Servers[w.srv.Name] = &st
+		out[w.srv.Name] = &st
 		mu.Unlock()
 	})
-	return o
+	return out
 }
 
-// forEach calls fn(0..n-1) with at most limit calls at a time, and returns
-// when all have returned. Once ctx is done, calls not yet started are
-// skipped.
-func forEach(ctx context.Context, n, limit int, fn func(i int)) {
-	if limit < 1 {
-		limit = 1
-	}
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return
+// observeLBs asks the load balancer of every environment that has one,
+// each call bounded by ObserveTimeout.
+func (c *Controller) observeLBs(ctx context.Context, d *spec.Desired) map[string]*plan.LBObservation {
+	res := map[string]*plan.LBObservation{}
+	for _, env := range d.Environments {
+		if env.LoadBalancer == nil {
+			continue
 		}
-		if ctx.Err() != nil {
-			<-sem
-			break
+		o := &plan.LBObservation{}
+		lb, err := c.deps.LBs(env)
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, c.cfg.ObserveTimeout)
+			o.Servers, err = lb.Servers(cctx)
+			cancel()
+			if err != nil {
+				c.deps.Metrics.LBError(env.Name, "read")
+			}
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		}()
+		if err != nil {
+			o.Err = fmt.Errorf("load balancer of %s: %w", env.Name, err)
+		}
+		res[env.Name] = o
 	}
-	wg.Wait()
+	return res
+}
+
+// observeConfig reads the managed files of every server of every
+// environment that has a config, at most ObserveParallelism servers at a
+// time.
+func (c *Controller) observeConfig(ctx context.Context, d *spec.Desired) map[string]*plan.ConfigObservation {
+	type work struct {
+		env   string
+		srv   *spec.Server
+		paths []string
+	}
+	var todo []work
+	for _, env := range d.Environments {
+		if env.Config == nil {
+			continue
+		}
+		for i := range env.Servers {
+			files, err := env.RenderConfig(&env.Servers[i])
+			if err != nil {
+				continue // validation rendered them already
+			}
+			var paths []string
+			for _, f := range files {
+				paths = append(paths, f.Path)
+			}
+			todo = append(todo, work{env.Name, &env.Servers[i], paths})
+		}
+	}
+	res := make(map[string]*plan.ConfigObservation, len(todo))
+	var mu sync.Mutex
+	rollout.ForEach(ctx, len(todo), c.cfg.ObserveParallelism, func(i int) {
+		w := todo[i]
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.ObserveTimeout)
+		st, err := c.deps.Servers.ObserveConfig(cctx, w.srv, w.env, w.paths)
+		cancel()
+		mu.Lock()
+		res[w.srv.Name] = &plan.ConfigObservation{ConfigState: st, Err: err}
+		mu.Unlock()
+	})
+	return res
+}
+
+// observeDBs reads the applied changes of every database a Release names,
+// each bounded by ObserveTimeout.
+func (c *Controller) observeDBs(ctx context.Context, d *plan.Desired) map[string]*plan.DBObservation {
+	res := map[string]*plan.DBObservation{}
+	for _, r := range d.Spec.Releases {
+		if r.Database == nil || res[r.Database.Target] != nil {
+			continue
+		}
+		o := &plan.DBObservation{}
+		if db, err := c.deps.DBs(r.Database.Target); err != nil {
+			o.Err = err
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, c.cfg.ObserveTimeout)
+			o.Applied, o.Err = db.Applied(cctx)
+			cancel()
+		}
+		res[r.Database.Target] = o
+	}
+	return res
 }

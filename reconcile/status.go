@@ -8,21 +8,15 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/notify"
+	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/rollout"
 	"github.com/gitfleet/gitfleet/store"
 )
 
-// Notifier is told what happens; notify.Notifier is the real one.
-type Notifier interface {
-	Notify(e notify.Event)
-}
-
 // notifyRollout tells of a rollout starting (res nil) or ending.
-func (c *Controller) notifyRollout(d *Desired, ch *Change, res *Result) {
-	if c.Notifier == nil {
-		return
-	}
+func (c *Controller) notifyRollout(ch *plan.Change, res *rollout.Result) {
 	e := notify.Event{Environment: ch.Environment, App: ch.App, Lane: string(ch.Lane), Release: ch.To, Strategy: string(ch.Strategy),
-		Revision: d.Revision, Author: d.Author, Time: c.Now()}
+		Revision: ch.Spec.Revision, Author: ch.Spec.Author, Time: c.deps.Now()}
 	for _, s := range ch.Servers {
 		e.Servers = append(e.Servers, s.Server)
 	}
@@ -44,32 +38,27 @@ func (c *Controller) notifyRollout(d *Desired, ch *Change, res *Result) {
 	default:
 		return // stopped by a shutdown, or only staged
 	}
-	c.Notifier.Notify(e)
-}
-
-// History records what the controller did; store.Store is the real one.
-type History interface {
-	Record(e store.Event) (uint64, error)
+	c.deps.Notifier.Notify(e)
 }
 
 // Status is what `gitfleet status` shows: the desired state in force,
 // each release's standing as last observed, and the rollouts under way.
 type Status struct {
-	Revision    string        `json:"revision"`
-	Origin      string        `json:"origin"`
-	Author      string        `json:"author,omitempty"`
-	ObservedAt  time.Time     `json:"observedAt,omitzero"`
-	Releases    []*AppStatus  `json:"releases"`
-	Pending     []*Change     `json:"pending"`
-	InProgress  []*InProgress `json:"inProgress"`
-	Unavailable string        `json:"unavailable,omitempty"` // why there is nothing yet
+	Revision    string            `json:"revision"`
+	Origin      string            `json:"origin"`
+	Author      string            `json:"author,omitempty"`
+	ObservedAt  time.Time         `json:"observedAt,omitzero"`
+	Releases    []*plan.AppStatus `json:"releases"`
+	Pending     []*plan.Change    `json:"pending"`
+	InProgress  []*InProgress     `json:"inProgress"`
+	Unavailable string            `json:"unavailable,omitempty"` // why there is nothing yet
 }
 
 // InProgress is a rollout under way.
 type InProgress struct {
 	Environment string    `json:"environment"`
 	App         string    `json:"app,omitempty"`
-	Lane        Lane      `json:"lane"`
+	Lane        plan.Lane `json:"lane"`
 	Strategy    string    `json:"strategy,omitempty"`
 	To          string    `json:"to"`
 	Started     time.Time `json:"started"`
@@ -77,26 +66,27 @@ type InProgress struct {
 
 type statusState struct {
 	mu         sync.Mutex
-	plan       *Plan
-	inProgress map[*Change]*InProgress
+	plan       *plan.Plan // published: never changed
+	inProgress map[*plan.Change]*InProgress
 }
 
-func (c *Controller) setPlan(p *Plan) {
+// setPlan publishes a plan: from now on it is read, never written.
+func (c *Controller) setPlan(p *plan.Plan) {
 	c.status.mu.Lock()
 	c.status.plan = p
 	c.status.mu.Unlock()
 }
 
-func (c *Controller) started(ch *Change, at time.Time) {
+func (c *Controller) started(ch *plan.Change, at time.Time) {
 	c.status.mu.Lock()
 	defer c.status.mu.Unlock()
 	if c.status.inProgress == nil {
-		c.status.inProgress = map[*Change]*InProgress{}
+		c.status.inProgress = map[*plan.Change]*InProgress{}
 	}
 	c.status.inProgress[ch] = &InProgress{Environment: ch.Environment, App: ch.App, Lane: ch.Lane, Strategy: string(ch.Strategy), To: ch.To, Started: at}
 }
 
-func (c *Controller) finished(ch *Change) {
+func (c *Controller) finished(ch *plan.Change) {
 	c.status.mu.Lock()
 	delete(c.status.inProgress, ch)
 	c.status.mu.Unlock()
@@ -108,7 +98,7 @@ func (c *Controller) Status() Status {
 	d := c.Desired()
 	c.status.mu.Lock()
 	defer c.status.mu.Unlock()
-	st := Status{Releases: []*AppStatus{}, Pending: []*Change{}, InProgress: []*InProgress{}}
+	st := Status{Releases: []*plan.AppStatus{}, Pending: []*plan.Change{}, InProgress: []*InProgress{}}
 	if d == nil || c.status.plan == nil {
 		st.Unavailable = "no desired state accepted yet, or no pass finished yet"
 		return st
@@ -118,23 +108,24 @@ func (c *Controller) Status() Status {
 	st.Releases = c.status.plan.Status
 	st.Pending = c.status.plan.Changes
 	for _, ip := range c.status.inProgress {
-		st.InProgress = append(st.InProgress, ip)
+		cp := *ip
+		st.InProgress = append(st.InProgress, &cp)
 	}
 	sort.Slice(st.InProgress, func(i, j int) bool { return st.InProgress[i].Started.Before(st.InProgress[j].Started) })
 	return st
 }
 
 // record writes a change's result to the history.
-func (c *Controller) record(d *Desired, ch *Change, res *Result) {
-	if c.History == nil || res.Waiting {
+func (c *Controller) record(ch *plan.Change, res *rollout.Result) {
+	if res.Waiting {
 		return
 	}
-	e := store.Event{Environment: ch.Environment, App: ch.App, Revision: d.Revision, Author: d.Author,
+	e := store.Event{Environment: ch.Environment, App: ch.App, Revision: ch.Spec.Revision, Author: ch.Spec.Author,
 		Strategy: string(ch.Strategy), Start: res.Started, End: res.Finished, Result: res.Outcome()}
 	switch ch.Lane {
-	case LaneEnvironment:
+	case plan.LaneEnvironment:
 		e.Kind, e.What, e.Strategy = "environment", "config "+ch.To, ""
-	case LaneDatabase:
+	case plan.LaneDatabase:
 		var ids []string
 		for _, s := range ch.DB {
 			ids = append(ids, s.ID)
@@ -155,7 +146,7 @@ func (c *Controller) record(d *Desired, ch *Change, res *Result) {
 			}
 		}
 	}
-	if _, err := c.History.Record(e); err != nil {
-		c.Log.Warn("cannot record the history", "err", err)
+	if _, err := c.deps.History.Record(e); err != nil {
+		c.log.Warn("cannot record the history", "err", err)
 	}
 }

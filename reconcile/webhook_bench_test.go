@@ -15,9 +15,8 @@ import (
 
 	"github.com/gitfleet/gitfleet/executor"
 	"github.com/gitfleet/gitfleet/internal/gittest"
-	"github.com/gitfleet/gitfleet/metrics"
 	"github.com/gitfleet/gitfleet/source"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/gitfleet/gitfleet/transport/local"
 )
 
 // BenchmarkWebhookToFirstAction measures the time from a push webhook to
@@ -42,20 +41,18 @@ func BenchmarkWebhookToFirstAction(b *testing.B) {
 
 	fleet := b.TempDir()
 	first := make(chan struct{}, 1)
-	rec := &recorder{
-		next: &executor.Executor{T: &executor.Local{Root: fleet}},
-		hook: func(string) {
+	rec := &hooked{
+		Executor: &executor.Executor{T: &local.Local{Root: fleet}},
+		hook: func(string) error {
 			select {
 			case first <- struct{}{}:
 			default:
 			}
+			return nil
 		},
 	}
 	g := &source.Git{URL: gitSrv.URL + "/fleet.git", Ref: source.GitRef{Branch: "main"}, Dir: filepath.Join(b.TempDir(), "src"), Interval: time.Hour, Timeout: time.Minute}
-	c := &Controller{
-		Exec: rec, Metrics: metrics.New(prometheus.NewRegistry(), "bench"), Log: slog.New(slog.DiscardHandler),
-		Resync: time.Hour, ObserveParallelism: 8, ObserveTimeout: time.Minute, StageParallelism: 8, Now: time.Now,
-	}
+	c, _ := newController(b, fleet, withServers(rec), withLog(slog.New(slog.DiscardHandler)))
 	const secret = "bench-secret"
 	wh := httptest.NewServer((&source.Webhooks{Secrets: map[string][]byte{source.Generic: []byte(secret)}, Target: g}).Handler())
 	defer wh.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -50,6 +51,7 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 	defer cancel()
 	refs, err := r.list(ctx)
 	if err != nil {
+		a.forgetRefused(url, err)
 		return nil, "", redactErr(fmt.Errorf("list tags of %s: %w", url, err), url, a.secrets[url]...)
 	}
 	name := plumbing.NewTagReferenceName(tag)
@@ -60,11 +62,12 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 		}
 	}
 	if hash.IsZero() {
-		return nil, "", fmt.Errorf("tag %s not found in %s", tag, RedactURL(url))
+		return nil, "", &PollError{Reason: ReasonNotFound, Err: fmt.Errorf("tag %s not found in %s", tag, RedactURL(url))}
 	}
 	if !r.hasObject(hash) {
 		spec := gitconfig.RefSpec("+" + name.String() + ":" + name.String())
 		if err := r.fetch(ctx, []gitconfig.RefSpec{spec}, 1); err != nil {
+			a.forgetRefused(url, err)
 			return nil, "", redactErr(fmt.Errorf("fetch tag %s of %s: %w", tag, url, err), url, a.secrets[url]...)
 		}
 	}
@@ -78,7 +81,7 @@ func (a *GitArtifacts) Artifact(ctx context.Context, url, tag, sub string) (*tre
 	}
 	t, err := r.readTree(commit, sub, a.Limits)
 	if err != nil {
-		return nil, "", fmt.Errorf("tag %s of %s: %w", tag, RedactURL(url), err)
+		return nil, "", treeError(fmt.Errorf("tag %s of %s: %w", tag, RedactURL(url), err))
 	}
 	a.keep(key, t)
 	return t, commit.String(), nil
@@ -123,10 +126,18 @@ func (a *GitArtifacts) ArtifactAt(ctx context.Context, url, commit, sub string) 
 	}
 	t, err := r.readTree(h, sub, a.Limits)
 	if err != nil {
-		return nil, fmt.Errorf("commit %.12s of %s: %w", commit, RedactURL(url), err)
+		return nil, treeError(fmt.Errorf("commit %.12s of %s: %w", commit, RedactURL(url), err))
 	}
 	a.keep(key, t)
 	return t, nil
+}
+
+// forgetRefused drops the repository of url when its credentials were
+// refused, so that the next fetch reads them again.
+func (a *GitArtifacts) forgetRefused(url string, err error) {
+	if classify(err) == ReasonAuth {
+		delete(a.repos, url)
+	}
 }
 
 // keep caches a tree read, by commit and sub-directory.
@@ -165,4 +176,16 @@ func (a *GitArtifacts) repo(url string) (*gitRepo, error) {
 	}
 	a.repos[url], a.secrets[url] = r, auth.secrets()
 	return r, nil
+}
+
+// treeError marks an error reading a tree that was fetched: its content
+// cannot be used (too large, unsafe), unless what failed was a read.
+func treeError(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return &PollError{Reason: ReasonTooLarge, Err: err}
+	}
+	if isObjectNotFound(err) {
+		return err
+	}
+	return &PollError{Reason: ReasonTree, Err: err}
 }

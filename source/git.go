@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/gitfleet/gitfleet/internal/retry"
 	"github.com/gitfleet/gitfleet/tree"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -87,6 +87,22 @@ type Git struct {
 	Limits          tree.Limits
 	Log             *slog.Logger
 	Metrics         Metrics
+	// Reauth, when set, reads the credentials again: before the
+	// repository is opened again after they were refused.
+	Reauth func() (*GitAuth, error)
+	// Inputs, when set, names the state of what a poll depends on beyond
+	// the remote (gitfleet.yaml, credential files): a change wakes a watch
+	// stalled on refused credentials. It is looked at every InputCheck
+	// (default DefaultInputCheck).
+	Inputs     func() string
+	InputCheck time.Duration
+	// StallCap is the wait after credentials were refused, when no input
+	// changes (default retry.DefaultStallCap).
+	StallCap time.Duration
+
+	stalledOn  plumbing.Hash // the commit a Stalling failure was met at
+	stalledErr error
+	authStale  bool // credentials were refused: read them again
 
 	mu   sync.Mutex // one poll at a time
 	repo *gitRepo
@@ -124,6 +140,7 @@ type PollError struct {
 }
 
 func (e *PollError) Error() string { return e.Err.Error() }
+
 func (e *PollError) Unwrap() error { return e.Err }
 
 // Local references of the repository.
@@ -150,11 +167,17 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	start := time.Now()
+	var listed plumbing.Hash // what the remote named, once listed
 	defer func() {
 		reason := ""
 		if err != nil {
 			reason = classify(err)
-			err = &PollError{Reason: reason, Err: redactErr(err, g.URL, g.Auth.secrets()...)}
+			g.noteStall(err, reason, listed)
+			if !errors.Is(err, errStillStalled) {
+				err = &PollError{Reason: reason, Err: redactErr(err, g.URL, g.Auth.secrets()...)}
+			}
+		} else {
+			g.stalledOn, g.stalledErr = plumbing.ZeroHash, nil
 		}
 		if g.Metrics != nil {
 			g.Metrics.FetchDone(time.Since(start), reason)
@@ -162,6 +185,13 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 	}()
 
 	if g.repo == nil {
+		if g.authStale && g.Reauth != nil {
+			a, err := g.Reauth()
+			if err != nil {
+				return nil, err
+			}
+			g.Auth, g.authStale = a, false
+		}
 		auth, err := g.Auth.method(g.URL)
 		if err != nil {
 			return nil, err
@@ -179,6 +209,10 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 	want, err := g.pick(refs)
 	if err != nil {
 		return nil, err
+	}
+	listed = want.hash
+	if g.stalledErr != nil && listed == g.stalledOn {
+		return nil, &stalledError{g.stalledErr}
 	}
 	if err := g.fetch(ctx, want); err != nil {
 		return nil, err
@@ -223,6 +257,21 @@ func (g *Git) Snapshot(ctx context.Context) (snap *Snapshot, err error) {
 		Message:  firstLine(commit.Message),
 	}
 	return g.last, nil
+}
+
+// noteStall remembers a Stalling failure met at the commit the remote
+// listed, so that the next polls do not try it again until the remote
+// moves; refused credentials make the repository open again, with the
+// credentials read again.
+func (g *Git) noteStall(err error, reason string, listed plumbing.Hash) {
+	if reason == ReasonAuth {
+		g.repo, g.authStale = nil, true
+		return
+	}
+	if errors.Is(err, errStillStalled) || listed.IsZero() || RetryKind(err) != retry.KindStalling {
+		return
+	}
+	g.stalledOn, g.stalledErr = listed, &PollError{Reason: reason, Err: redactErr(err, g.URL, g.Auth.secrets()...)}
 }
 
 func (g *Git) noteRevision(w wanted, c *object.Commit) {
@@ -466,74 +515,6 @@ func (g *Git) recordTag(w wanted, h plumbing.Hash) error {
 		return nil
 	}
 	return g.repo.setRef(rec, h)
-}
-
-// Trigger asks for a poll now, as a webhook does. Triggers that arrive
-// while one is pending coalesce into one poll.
-func (g *Git) Trigger() {
-	g.init()
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (g *Git) init() { g.once.Do(func() { g.wake = make(chan struct{}, 1) }) }
-
-// Watch polls every interval (jittered) and on every Trigger, until ctx
-// ends, and reports new revisions and failures. After a failure it retries
-// with exponential backoff and jitter, up to the interval.
-func (g *Git) Watch(ctx context.Context, report func(Update)) error {
-	g.init()
-	last := ""
-	failures := 0
-	for {
-		s, err := g.Snapshot(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var wait time.Duration
-		if err != nil {
-			failures++
-			wait = backoff(failures, g.Interval)
-			// After a failure the same revision is reported again, so
-			// that the desired state is known good again.
-			last = ""
-			report(Update{Err: err})
-		} else {
-			failures = 0
-			wait = jitter(g.Interval)
-			if s.Revision != last {
-				last = s.Revision
-				report(Update{Snapshot: s})
-			}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-g.wake:
-			t.Stop()
-		case <-t.C:
-		}
-	}
-}
-
-// backoff is 2s doubled per failure, capped at max, with ±20% jitter.
-func backoff(failures int, max time.Duration) time.Duration {
-	d := 2 * time.Second
-	for i := 1; i < failures && d < max; i++ {
-		d *= 2
-	}
-	if max > 0 && d > max {
-		d = max
-	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
 }
 
 // classify names the reason of a poll failure.

@@ -2,12 +2,12 @@ package source
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/testenv"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -15,9 +15,7 @@ import (
 // smart HTTP by git http-backend.
 func benchRemote(b *testing.B) (bare, url string) {
 	b.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git is needed")
-	}
+	testenv.NeedTools(b, "for the Git benchmarks (Debian: git)", "git")
 	root := b.TempDir()
 	bare = gittest.BigRemote(b, root, "big", 10000, 2000)
 	srv := gittest.Serve(b, root, "", "")

@@ -218,18 +218,32 @@ func checkRoots(d *Desired, roots []string, errs *errorList) {
 		}
 		return false
 	}
+	// The environment lane keeps its records in <root>/.gitfleet.
+	reserved := func(p string) string {
+		for _, r := range roots {
+			dir := strings.TrimSuffix(r, "/") + "/.gitfleet"
+			if p == dir || strings.HasPrefix(p, dir+"/") {
+				return dir
+			}
+		}
+		return ""
+	}
+	check := func(e *Environment, field, p string) {
+		if !inside(p) {
+			errs.add(e.PosOf(field), "%s %q is outside the roots of environmentFiles in gitfleet.yaml (%s)", field, p, strings.Join(roots, ", "))
+		} else if dir := reserved(p); dir != "" {
+			errs.add(e.PosOf(field), "%s %q is in %s, where gitfleet keeps the records of the environment lane", field, p, dir)
+		}
+	}
 	for _, e := range d.Environments {
 		if e.Config == nil {
 			continue
 		}
 		for i, f := range e.Config.Files {
-			if !inside(f.Path) {
-				field := "config.files." + strconv.Itoa(i) + ".path"
-				errs.add(e.PosOf(field), "%s %q is outside the roots of environmentFiles in gitfleet.yaml (%s)", field, f.Path, strings.Join(roots, ", "))
-			}
+			check(e, "config.files."+strconv.Itoa(i)+".path", f.Path)
 		}
-		if c := e.Config.EnvFile; c != "" && !inside(c) {
-			errs.add(e.PosOf("config.envFile"), "config.envFile %q is outside the roots of environmentFiles in gitfleet.yaml (%s)", c, strings.Join(roots, ", "))
+		if c := e.Config.EnvFile; c != "" {
+			check(e, "config.envFile", c)
 		}
 	}
 }

@@ -186,4 +186,13 @@ func TestLoadConfigErrors(t *testing.T) {
 	if err := CheckRoots(d, []string{"/etc/web/a.conf", "/srv/other"}); err == nil || !strings.Contains(err.Error(), `"/etc/web/a.conf" is outside the roots`) {
 		t.Errorf("a managed file equal to a root: got %v", err)
 	}
+	// <root>/.gitfleet holds the environment lane's records.
+	reserved := validEnv + "config:\n  files: [{path: /etc/web/.gitfleet/environment-prod.json, content: x}]\n"
+	d, err = Load(files("e.yaml", reserved, "a.yaml", validApp, "r.yaml", validRelease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRoots(d, []string{"/etc/web"}); err == nil || !strings.Contains(err.Error(), `"/etc/web/.gitfleet/environment-prod.json" is in /etc/web/.gitfleet, where gitfleet keeps the records of the environment lane`) {
+		t.Errorf("a managed file among the records: got %v", err)
+	}
 }

@@ -17,8 +17,12 @@ import (
 
 // Event is one thing gitfleet did.
 type Event struct {
+	// Format is the event's format version in the database (EventFormat
+	// when written, 0 before formats were numbered: the same fields).
+	// An event of a newer format is read as far as its fields are known.
+	Format      int       `json:"format,omitempty"`
 	ID          uint64    `json:"id"`
-	Kind        string    `json:"kind"` // rollout, environment, database
+	Kind        string    `json:"kind"` // rollout, environment, database, rollback, retry
 	Environment string    `json:"environment"`
 	App         string    `json:"app,omitempty"`
 	Revision    string    `json:"revision"`
@@ -31,7 +35,13 @@ type Event struct {
 	End         time.Time `json:"end"`
 	Result      string    `json:"result"`
 	Error       string    `json:"error,omitempty"`
+	// By names who asked for an operation (rollback, retry): the API
+	// token's name, or "local" for a one-shot command.
+	By string `json:"by,omitempty"`
 }
+
+// EventFormat is the format of the events this gitfleet writes.
+const EventFormat = 1
 
 // Retention bounds the history: the newest MaxEvents, none older than
 // MaxAge. Zero values take the defaults.
@@ -94,7 +104,7 @@ func (s *Store) Record(e Event) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		e.ID = id
+		e.ID, e.Format = id, EventFormat
 		data, err := json.Marshal(e)
 		if err != nil {
 			return err

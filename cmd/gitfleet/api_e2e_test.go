@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,11 +326,19 @@ func TestAPILocalToken(t *testing.T) {
 	if !strings.Contains(d.logs.String(), `"msg":"sync requested","token":"local"`) {
 		t.Error("the log does not name the local token")
 	}
+	// The retry is the daemon's own operation, attributed to the token.
+	if !regexp.MustCompile(`"msg":"operation done","operation":"retry","id":\d+,"environment":"production","app":"hello","token":"local"`).MatchString(d.logs.String()) {
+		t.Error("the log does not show the retry done for the local token")
+	}
+	if code, out, _ := run("history", "--addr", d.addr, "-o", "json"); code != 0 || !strings.Contains(out, `"kind": "retry"`) || !strings.Contains(out, `"by": "local"`) {
+		t.Errorf("history does not record the retry by the local token: exit %d\n%s", code, out)
+	}
 	d.stop()
 	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s after the daemon stopped: %v, want it removed", file, err)
 	}
-	if code, out, errOut := run("sync", "--retry", "--config", cfg, "production", "hello"); code != 0 || !strings.Contains(out, "no daemon") {
-		t.Errorf("sync without a daemon: exit %d, want 0 and no daemon\n%s%s", code, out, errOut)
+	// Without a daemon nothing is changed, and the command says so.
+	if code, out, errOut := run("sync", "--retry", "--config", cfg, "production", "hello"); code != 1 || !strings.Contains(errOut, "no daemon answered") || !strings.Contains(errOut, "nothing was changed") {
+		t.Errorf("sync without a daemon: exit %d, want 1: no daemon, nothing changed\n%s%s", code, out, errOut)
 	}
 }

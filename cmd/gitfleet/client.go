@@ -82,11 +82,17 @@ func (f *daemonFlags) client(c *config.Config, timeout time.Duration) (*daemonCl
 	}, nil
 }
 
-// baseURL is the daemon's URL: --addr, or the configuration's listen with
-// https when it has api.tls. An unspecified host (0.0.0.0, ::) is this
-// machine.
+// baseURL is the daemon's URL: --addr; else the URL the daemon running
+// with the configuration wrote to its state directory; else the
+// configuration's listen, with https when it has api.tls. An unspecified
+// host (0.0.0.0, ::) is this machine.
 func baseURL(addr string, c *config.Config) (string, error) {
 	scheme := "http"
+	if addr == "" {
+		if b, err := os.ReadFile(filepath.Join(c.StateDir, apiURLFile)); err == nil && len(b) < 1024 {
+			addr = strings.TrimSpace(string(b))
+		}
+	}
 	if addr == "" {
 		addr = c.Listen
 		if c.API.TLS != nil {
@@ -186,6 +192,11 @@ func (e *noTokenError) Unwrap() error { return e.err }
 // came from. A token never goes in clear text to another machine: over
 // http it is sent to loopback addresses only.
 func (d *daemonClient) post(ctx context.Context, path string) (resp *http.Response, from string, err error) {
+	return d.send(ctx, path, nil)
+}
+
+// send posts body (nil: none) with the token, as post says.
+func (d *daemonClient) send(ctx context.Context, path string, body io.Reader) (resp *http.Response, from string, err error) {
 	token, from, err := d.token()
 	if err != nil {
 		return nil, from, &noTokenError{err}
@@ -193,11 +204,14 @@ func (d *daemonClient) post(ctx context.Context, path string) (resp *http.Respon
 	if strings.HasPrefix(d.base, "http://") && !config.IsLoopback(strings.TrimPrefix(d.base, "http://")) {
 		return nil, from, &noTokenError{fmt.Errorf("refusing to send the API token in clear text to %s: use https (api.tls, or a TLS proxy: --addr https://...)", d.base)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.base+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.base+path, body)
 	if err != nil {
 		return nil, from, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err = d.http.Do(req)
 	return resp, from, err
 }

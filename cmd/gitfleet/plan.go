@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/gitfleet/gitfleet/config"
-	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/metrics"
+	"github.com/gitfleet/gitfleet/notify"
+	"github.com/gitfleet/gitfleet/plan"
 	"github.com/gitfleet/gitfleet/reconcile"
+	"github.com/gitfleet/gitfleet/resolve"
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -35,28 +39,27 @@ func newPlanCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			cmd.SetContext(ctx)
-			c, x, d, cleanup, err := loadDesired(cmd.Context(), cfgFile)
+			c, d, tmp, cleanup, err := loadDesired(cmd.Context(), cfgFile)
 			defer cleanup()
 			if err != nil {
 				return &exitError{1, err}
 			}
-			obs := reconcile.Observe(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
-			obs.LB = reconcile.ObserveLBs(cmd.Context(), nil, d.Spec)
-			obs.Config = reconcile.ObserveConfig(cmd.Context(), x, d.Spec, c.Observe.Parallelism, c.Observe.Timeout)
-			dbs, err := databases(c)
+			// The daemon's record of failed steps says why a server is
+			// still out of sync; plan only reads it.
+			failures, err := reconcile.OpenFailures(filepath.Join(c.StateDir, failuresFile))
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+			}
+			quiet := slog.New(slog.DiscardHandler)
+			ctl, err := newController(c, controllerParts{log: quiet, metrics: metrics.New(prometheus.NewRegistry(), version),
+				history: noHistory{}, notifier: &notify.Notifier{Log: quiet}, failures: failures,
+				artifacts: filepath.Join(tmp, "artifacts"), readOnly: true})
 			if err != nil {
 				return &exitError{1, err}
 			}
-			obs.DB = reconcile.ObserveDBs(cmd.Context(), dbs, d)
-			// Moved tags of Git artifacts stay on the commit their
-			// versions were first activated from, as the daemon does.
-			d, _ = reconcile.PinMovedTags(cmd.Context(), d, obs)
-			p := reconcile.MakePlan(d, obs, time.Now().UTC())
-			// The daemon's record of failed steps says why a server is
-			// still out of sync; plan only reads it.
-			if err := reconcile.AnnotateFromFile(p, filepath.Join(c.StateDir, failuresFile)); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
-			}
+			// The steps of the daemon's pass up to its plan: what the next
+			// pass would do.
+			p := ctl.Preview(cmd.Context(), d)
 			// The daemon's record of the servers it manages says which
 			// ones this desired state leaves.
 			if err := reconcile.NoteUnmanaged(p, d, filepath.Join(c.StateDir, managedFile)); err != nil {
@@ -84,37 +87,37 @@ func newPlanCmd() *cobra.Command {
 }
 
 // loadDesired reads the configuration and the desired state once, the way
-// plan, rollback and sync do: a Git source and Git artifacts are fetched
-// into a temporary directory that cleanup removes, so that the daemon's
-// state is not touched.
-func loadDesired(ctx context.Context, cfgFile string) (c *config.Config, x *executor.Executor, d *reconcile.Desired, cleanup func(), err error) {
+// plan does: a Git source and Git artifacts are fetched into the temporary
+// directory tmp, which cleanup removes, so that the daemon's state is not
+// touched.
+func loadDesired(ctx context.Context, cfgFile string) (c *config.Config, d *plan.Desired, tmp string, cleanup func(), err error) {
 	cleanup = func() {}
 	c, err = config.Load(cfgFile)
 	if err != nil {
-		return nil, nil, nil, cleanup, err
+		return nil, nil, "", cleanup, err
 	}
-	x, err = newExecutor(c)
+	tmp, err = os.MkdirTemp("", "gitfleet-plan-")
 	if err != nil {
-		return nil, nil, nil, cleanup, err
-	}
-	tmp, err := os.MkdirTemp("", "gitfleet-plan-")
-	if err != nil {
-		return nil, nil, nil, cleanup, err
+		return nil, nil, "", cleanup, err
 	}
 	cleanup = func() { os.RemoveAll(tmp) }
 	src, _, err := newSource(c, tmp, nil, nil, true)
 	if err != nil {
-		return nil, nil, nil, cleanup, err
+		return nil, nil, tmp, cleanup, err
 	}
 	snap, err := src.Snapshot(ctx)
 	if err != nil {
-		return nil, nil, nil, cleanup, err
+		return nil, nil, tmp, cleanup, err
 	}
-	d, err = reconcile.ResolveWith(ctx, snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true), specOptions(c))
+	d, err = resolve.Resolve(ctx, snap, gitArtifacts(c, filepath.Join(tmp, "artifacts"), true), specOptions(c))
 	if err != nil {
-		return nil, nil, nil, cleanup, fmt.Errorf("desired state at %s is invalid:\n%w", snap.Short(), err)
+		what := "is invalid"
+		if !resolve.IsInvalid(err) {
+			what = "cannot be resolved"
+		}
+		return nil, nil, tmp, cleanup, fmt.Errorf("desired state at %s %s:\n%w", snap.Short(), what, err)
 	}
-	return c, x, d, cleanup, nil
+	return c, d, tmp, cleanup, nil
 }
 
 // managedFile, in the state directory, is the daemon's record of the

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -67,6 +66,9 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	go func() {
 		s := <-sigs
 		log.Info("shutting down: finishing server steps under way, starting nothing new (signal again to cancel them)", "signal", s.String())
@@ -88,10 +90,6 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	}
 	defer unlock()
 
-	x, err := newExecutor(c)
-	if err != nil {
-		return &exitError{1, err}
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, version)
@@ -125,10 +123,6 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	dbs, err := databases(c)
-	if err != nil {
-		return &exitError{1, err}
-	}
 	notes, err := notifier(c, log)
 	if err != nil {
 		return &exitError{1, err}
@@ -147,46 +141,35 @@ func runDaemon(c *config.Config, log *slog.Logger) error {
 	if err != nil {
 		log.Warn("the record of failed steps is unreadable; starting a new one", "err", err)
 	}
-	ctl := &reconcile.Controller{
-		Failures:        failures,
-		ConfigRoots:     c.EnvironmentFiles.Roots,
-		Spec:            specOptions(c),
-		ManagedFile:     filepath.Join(c.StateDir, managedFile),
-		DBs:             dbs,
-		History:         history,
-		Notifier:        notes,
-		ContentInterval: c.Drift.ContentInterval,
-		Exec:            x, Metrics: m, Log: log,
-		Resync:             c.Resync,
-		ObserveParallelism: c.Observe.Parallelism,
-		ObserveTimeout:     c.Observe.Timeout,
-		StageParallelism:   c.Distribution.Parallelism,
-		Artifacts:          gitArtifacts(c, filepath.Join(c.StateDir, "artifacts"), false),
-		Now:                func() time.Time { return time.Now().UTC() },
+	ctl, err := newController(c, controllerParts{log: log, metrics: m, history: history, notifier: notes, failures: failures,
+		artifacts: filepath.Join(c.StateDir, "artifacts")})
+	if err != nil {
+		return &exitError{1, err}
 	}
-	// The JSON API of docs/api.md.
-	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, ctl.Status())
-	})
-	mux.HandleFunc("GET /api/v1/history", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		limit, _ := strconv.Atoi(q.Get("limit"))
-		events, err := history.List(store.Filter{Environment: q.Get("environment"), App: q.Get("app"), Limit: limit})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+	// An input changed (a sync request, SIGHUP): poll the source and try
+	// a rejected desired state again at once.
+	kick := func() {
+		ctl.Sync()
+		if git != nil {
+			git.Trigger()
 		}
-		writeJSON(w, map[string]any{"events": events})
-	})
-	// Endpoints that change something need a token (auth.require);
-	// gitfleet sync --retry asks for a pass at once.
-	syncs := &coalescer{trigger: ctl.Trigger, gap: syncGap, now: time.Now}
-	mux.Handle("POST /api/v1/sync", auth.require("sync", syncHandler(log, syncs)))
+	}
+	registerAPI(mux, c, ctl, history, auth, log, kick)
 	// Serve once every route is there: a client that sees /healthz
 	// answer finds the API too.
 	go func() {
 		if err := hs.serve(); err != nil {
 			log.Error("http server", "err", err)
+		}
+	}()
+	if err := writePublic(filepath.Join(c.StateDir, apiURLFile), hs.url()+"\n"); err != nil {
+		log.Warn("cannot write the API's address to the state directory", "err", err)
+	}
+	defer os.Remove(filepath.Join(c.StateDir, apiURLFile))
+	go func() {
+		for range hups {
+			log.Info("SIGHUP: polling the source and trying a rejected desired state again")
+			kick()
 		}
 	}()
 	log.Info("gitfleet started", "version", version, "listen", hs.ln.Addr().String(), "url", hs.url(), "tokens", len(tokens), "config", c.File, "transport", c.Transport.Type, "resync", c.Resync)

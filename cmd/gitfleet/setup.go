@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/gitfleet/gitfleet/notify"
 	"log/slog"
 	"net"
 	"os"
@@ -14,9 +13,13 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/config"
+	"github.com/gitfleet/gitfleet/db"
 	"github.com/gitfleet/gitfleet/executor"
+	"github.com/gitfleet/gitfleet/notify"
 	"github.com/gitfleet/gitfleet/reconcile"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/transport/local"
+	sshtr "github.com/gitfleet/gitfleet/transport/ssh"
 	"github.com/gitfleet/gitfleet/tree"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -26,7 +29,7 @@ import (
 func newExecutor(c *config.Config) (*executor.Executor, error) {
 	switch c.Transport.Type {
 	case "local":
-		return &executor.Executor{T: &executor.Local{Root: c.Transport.Local.Root}, ConfigRoots: c.EnvironmentFiles.Roots}, nil
+		return &executor.Executor{T: &local.Local{Root: c.Transport.Local.Root}, ConfigRoots: c.EnvironmentFiles.Roots}, nil
 	case "ssh":
 		t, err := sshTransport(c.Transport.SSH)
 		if err != nil {
@@ -74,6 +77,12 @@ func newSource(c *config.Config, gitDir string, m source.Metrics, log *slog.Logg
 		Limits:             tree.Limits{MaxBytes: gc.MaxBytes},
 		Log:                log,
 		Metrics:            m,
+	}
+	if !readOnly {
+		// Refused credentials are read again when gitfleet.yaml or a
+		// credential file changes.
+		g.Reauth = func() (*source.GitAuth, error) { return credentialsFor(c, gc.URL, readOnly) }
+		g.Inputs = func() string { return inputsOf(c) }
 	}
 	if v := gc.Verify; v != nil {
 		if g.Verify, err = verifier(v); err != nil {
@@ -230,8 +239,8 @@ func gitArtifacts(c *config.Config, dir string, readOnly bool) *source.GitArtifa
 }
 
 // sshTransport builds the SSH transport, reading its key.
-func sshTransport(c *config.SSHTransport) (*executor.SSH, error) {
-	t := &executor.SSH{
+func sshTransport(c *config.SSHTransport) (*sshtr.SSH, error) {
+	t := &sshtr.SSH{
 		User: c.User, Port: c.Port, KnownHosts: c.KnownHosts,
 		ConnectTimeout: c.ConnectTimeout, Keepalive: c.Keepalive, MaxConnects: c.MaxConnects,
 	}
@@ -276,22 +285,23 @@ func sshTransport(c *config.SSHTransport) (*executor.SSH, error) {
 }
 
 // databases opens the database lane's targets of gitfleet.yaml; their DSNs
-// are read once, at start.
-func databases(c *config.Config) (reconcile.DBFunc, error) {
-	if len(c.Databases) == 0 {
-		return nil, nil
-	}
-	dbs := map[string]*executor.Postgres{}
-	for name, db := range c.Databases {
-		dsn, err := db.DSN()
+// are read once, at start. A target that is not configured is an error of
+// the change that names it.
+func databases(c *config.Config) (func(string) (reconcile.Database, error), error) {
+	dbs := map[string]*db.Postgres{}
+	for name, d := range c.Databases {
+		dsn, err := d.DSN()
 		if err != nil {
 			return nil, fmt.Errorf("%s: databases.%s: %w", c.File, name, err)
 		}
-		dbs[name] = &executor.Postgres{DSN: dsn}
+		dbs[name] = &db.Postgres{DSN: dsn, Timeout: d.Timeout}
 	}
 	return func(target string) (reconcile.Database, error) {
-		if db := dbs[target]; db != nil {
-			return db, nil
+		if len(dbs) == 0 {
+			return nil, fmt.Errorf("database %q: no databases configured in %s", target, c.File)
+		}
+		if d := dbs[target]; d != nil {
+			return d, nil
 		}
 		return nil, fmt.Errorf("database %q is not in the databases of %s", target, c.File)
 	}, nil
@@ -350,4 +360,32 @@ func notifier(c *config.Config, log *slog.Logger) (*notify.Notifier, error) {
 		n.Targets = append(n.Targets, &notify.CommitStatus{Provider: cs.Provider, APIURL: cs.APIURL, Repository: cs.Repository, Token: token})
 	}
 	return n, nil
+}
+
+// inputsOf names the state of the files a Git source depends on beyond its
+// remote: gitfleet.yaml and the files of the credentials. A stalled source
+// polls again when it changes.
+func inputsOf(c *config.Config) string {
+	files := []string{c.File}
+	for _, cr := range c.Credentials {
+		if h := cr.HTTPS; h != nil {
+			files = append(files, h.PasswordFile, h.TokenFile)
+		}
+		if s := cr.SSH; s != nil {
+			files = append(files, s.KeyFile, s.PassphraseFile, s.KnownHosts)
+		}
+	}
+	sum := sha256.New()
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(sum, "%s: %v\n", f, err)
+			continue
+		}
+		fmt.Fprintf(sum, "%s: %x\n", f, sha256.Sum256(b))
+	}
+	return hex.EncodeToString(sum.Sum(nil))
 }

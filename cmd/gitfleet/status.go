@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gitfleet/gitfleet/plan"
 	"github.com/gitfleet/gitfleet/reconcile"
 	"github.com/gitfleet/gitfleet/store"
 	"github.com/spf13/cobra"
@@ -72,13 +73,13 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintln(tw, "RELEASE\tDESIRED\tIN SYNC\tOUT OF SYNC\tDRIFTED\tUNREACHABLE\tNOTE")
 			for _, a := range st.Releases {
 				fmt.Fprintf(tw, "%s/%s\t%s\t%d\t%d\t%d\t%d\t%s\n", a.Environment, a.App, a.Version,
-					a.Counts[reconcile.InSync], a.Counts[reconcile.OutOfSync], a.Counts[reconcile.Drifted], a.Counts[reconcile.Unreachable], a.Note)
+					a.Counts[plan.InSync], a.Counts[plan.OutOfSync], a.Counts[plan.Drifted], a.Counts[plan.Unreachable], a.Note)
 			}
 			tw.Flush()
 			var lines []string
 			for _, a := range st.Releases {
 				for _, s := range a.Servers {
-					if s.State == reconcile.InSync {
+					if s.State == plan.InSync {
 						continue
 					}
 					actual := s.Current

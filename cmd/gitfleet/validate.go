@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/gitfleet/gitfleet/config"
-	"github.com/gitfleet/gitfleet/reconcile"
+	"github.com/gitfleet/gitfleet/resolve"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/tree"
@@ -47,7 +47,7 @@ func newValidateCmd() *cobra.Command {
 			}
 			// No credentials: Git artifacts are not fetched here; plan and
 			// the daemon check them.
-			d, err := reconcile.ResolveWith(cmd.Context(), snap, nil, opts)
+			d, err := resolve.Resolve(cmd.Context(), snap, nil, opts)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				noConfigNote(out, cfgFile)

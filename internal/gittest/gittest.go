@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gitfleet/gitfleet/internal/testenv"
 )
 
 // Remote is a bare repository with a work clone that pushes to it.
@@ -116,10 +118,7 @@ func need(t testing.TB) {
 
 func skip(t testing.TB, why string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
+	testenv.Skip(t, why)
 }
 
 // Serve starts git http-backend for root on a loopback address.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitfleet/gitfleet/internal/testenv"
 )
 
 // Server is a running PostgreSQL.
@@ -51,10 +53,7 @@ func Start(t testing.TB) *Server {
 		}
 	}
 	if why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
+		testenv.Skip(t, why)
 	}
 	dir, err := os.MkdirTemp("", "gitfleet-pgtest-")
 	if err != nil {
