@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/gitfleet/gitfleet/internal/testenv"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -101,9 +102,7 @@ func TestFormatsGiveTheSameManifest(t *testing.T) {
 // The release ID must not depend on where the files came from: an archive
 // made by GNU tar from a directory has the digest tree.ReadDir gives it.
 func TestManifestDigestEqualsTheDirectorysTree(t *testing.T) {
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("tar is needed")
-	}
+	testenv.NeedTools(t, "to make an archive from a directory (Debian: tar)", "tar")
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "assets", "img"), 0o750)
 	os.WriteFile(filepath.Join(dir, "assets", "img", "a.png"), []byte("png"), 0o600)

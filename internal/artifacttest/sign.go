@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/internal/sshtest"
+	"github.com/gitfleet/gitfleet/internal/testenv"
 	"github.com/gitfleet/gitfleet/source"
 )
 
@@ -28,7 +28,7 @@ func NewSigners(t testing.TB) *Signers {
 	t.Helper()
 	for _, tool := range []string{"gpg", "ssh-keygen"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			sshtest.Skip(t, tool+" is needed for signature tests (Debian: gnupg, openssh-client)")
+			testenv.Skip(t, tool+" is needed for signature tests (Debian: gnupg, openssh-client)")
 		}
 	}
 	dir := t.TempDir()

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/internal/sshtest"
+	"github.com/gitfleet/gitfleet/internal/testenv"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
@@ -55,7 +55,7 @@ func Available() string {
 func Start(t testing.TB) *Registry {
 	t.Helper()
 	if why := Available(); why != "" {
-		sshtest.Skip(t, why)
+		testenv.Skip(t, why)
 	}
 	dir := t.TempDir()
 	r := &Registry{User: "ci", Password: "s3cret-push", Dir: dir}
