@@ -162,7 +162,7 @@ func parseRules(m map[string]any) (rules, error) {
 		return r, errUnsupportedComments
 	}
 	if set > 1 {
-		return r, fmt.Errorf("sops metadata sets more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex and unencrypted_regex")
+		return r, fmt.Errorf("it sets more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex and unencrypted_regex")
 	}
 	if set == 0 {
 		r.unencryptedSuffix = defaultUnencryptedSuffix

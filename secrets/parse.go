@@ -33,9 +33,9 @@ func parseYAML(data []byte, max int64) ([]*node, error) {
 		}
 		if err != nil {
 			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-				return nil, fmt.Errorf("YAML syntax error at line %s", m[1])
+				return nil, fmt.Errorf("YAML syntax error at line %s (truncated or damaged?)", m[1])
 			}
-			return nil, errors.New("YAML syntax error")
+			return nil, errors.New("YAML syntax error (truncated or damaged?)")
 		}
 		if _, ok := strictyaml.ExpandedSize(&doc, max); !ok {
 			return nil, fmt.Errorf("YAML document at line %d expands (aliases) to more than %d bytes", doc.Line, max)

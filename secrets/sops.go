@@ -186,8 +186,8 @@ func (sf *sopsFile) decrypt(path string, key []byte) (*node, error) {
 		v := leaf
 		if enc {
 			s, ok := leaf.(string)
-			if !ok {
-				return nil, bad(ErrIntegrity, "the value of %s is in clear, but the file's rules say it is encrypted", nameText(name))
+			if !ok || (s != "" && !strings.HasPrefix(s, "ENC[")) {
+				return nil, bad(ErrIntegrity, "the value of %s is in clear, but the file's rules say it is encrypted: it was added or changed without the key", nameText(name))
 			}
 			if s != "" {
 				var err error
