@@ -75,7 +75,8 @@ func Inspect(path string, data []byte, format Format) (*Info, error) {
 			return nil, nil
 		}
 		if s, ok := leaf.(string); !ok || (s != "" && !encRE.MatchString(s)) {
-			return nil, bad("the value of %s is in clear, but the file's rules say it is encrypted", nameText(name))
+			return nil, &Error{File: path, Kind: ErrIntegrity, Recipients: md.recipients(),
+				Reason: fmt.Sprintf("the value of %s is in clear, but the file's rules say it is encrypted: it was added or changed without the key", nameText(name))}
 		}
 		return nil, nil
 	})
