@@ -148,7 +148,7 @@ func TestDigestKeyFile(t *testing.T) {
 	}
 	for name, c := range map[string]struct{ path, says string }{
 		"short":      {write("short", "tooshort-secretkey\n"), "has 18 bytes; use at least 32"},
-		"two lines":  {write("two", strings.Repeat("x", 20) + "\n" + strings.Repeat("y", 20)), "line break"},
+		"two lines":  {write("two", strings.Repeat("x", 20)+"\n"+strings.Repeat("y", 20)), "line break"},
 		"missing":    {filepath.Join(dir, "none"), "no such file"},
 		"too large":  {write("large", strings.Repeat("z", 5000)), "larger than"},
 		"whitespace": {write("empty", " \n\t\n"), "has 0 bytes"},
