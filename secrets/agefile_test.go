@@ -185,8 +185,8 @@ func TestKeyFiles(t *testing.T) {
 		"no file":          {nil, "no key file given"},
 		"missing":          {[]string{filepath.Join(dir, "none")}, "no such file"},
 		"empty":            {[]string{write("empty", nil)}, "no identities found"},
-		"a broken key":     {[]string{write("broken", []byte("AGE-SECRET-KEY-1HUNTER2BROKEN\n"))}, "error at line 1"},
-		"a public key":     {[]string{write("pub", []byte(x[0].Recipient().String()+"\n"))}, "unknown identity type"},
+		"a broken key":     {[]string{write("broken", []byte("AGE-SECRET-KEY-1HUNTER2BROKEN\n"))}, "line 1 is not an age identity"},
+		"a public key":     {[]string{write("pub", []byte(x[0].Recipient().String()+"\n"))}, "line 1 is not an age identity"},
 		"a locked SSH key": {[]string{write("locked", pem.EncodeToMemory(mustBlock(t, locked)))}, "passphrase-protected"},
 		"not a key":        {[]string{write("pem", []byte("-----BEGIN CERTIFICATE-----\nhunter2\n-----END CERTIFICATE-----\n"))}, "not an age identity file nor an OpenSSH private key"},
 	} {

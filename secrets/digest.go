@@ -24,7 +24,7 @@ const maxDigestKeyBytes = 4096
 // gives the same digest, however the file was encrypted (new data key,
 // new recipients, rotated age keys); without the key a digest tells
 // nothing about the plaintext, however short or guessable. A Digester
-// shows as "(digest key)" to fmt.
+// shows as "(digest key)" to fmt, and is safe for concurrent use.
 type Digester struct{ key []byte }
 
 // Digest is a keyed digest: "hmac-sha256:" and 64 hex digits. It may be

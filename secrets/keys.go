@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"filippo.io/age"
@@ -20,8 +21,8 @@ const maxKeyFileBytes = 1 << 20
 
 // Keys are the age identities that decrypt secrets, read from files the
 // daemon's configuration names (secrets.age.keyFile or keyFiles), never
-// from the repository. They show as "(age keys)" to fmt; Recipients lists
-// their public keys.
+// from the repository. They show as "(N age keys)" to fmt; Recipients
+// lists their public keys. Keys are safe for concurrent use.
 type Keys struct {
 	ids  []age.Identity
 	pubs []string
@@ -76,7 +77,11 @@ func (k *Keys) add(data []byte) error {
 	}
 	ids, err := age.ParseIdentities(bytes.NewReader(data))
 	if err != nil {
-		// age's messages never quote key material.
+		// age's messages about a malformed key quote a character of it:
+		// say only which line.
+		if m := keyLineRE.FindStringSubmatch(err.Error()); m != nil {
+			return fmt.Errorf("line %s is not an age identity (AGE-SECRET-KEY-1... or AGE-SECRET-KEY-PQ-1...)", m[1])
+		}
 		return err
 	}
 	for _, id := range ids {
@@ -109,6 +114,8 @@ func (k *Keys) addSSH(data []byte) error {
 	k.pubs = append(k.pubs, pub)
 	return nil
 }
+
+var keyLineRE = regexp.MustCompile(`^error at line (\d+)`)
 
 // publicOf returns the public key of an identity, or "" when it has none
 // that can be shown.

@@ -12,7 +12,9 @@ import (
 // referred to as NAME.VALUE ("db.password"), the content of a binary or
 // age file as NAME; the values of a file added without a name are
 // referred to, and seen by templates, at the top level ("db_password").
-// A Set shows as "(secrets: N values)" to fmt.
+// A Set shows as "(secrets: N values)" to fmt. Once built, it may be read
+// concurrently; Add and AddInfo must not run at the same time as anything
+// else.
 type Set struct {
 	entries []setEntry
 	taken   map[string]string // top-level template names, to what took them
