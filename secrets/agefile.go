@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"filippo.io/age"
@@ -76,6 +77,9 @@ func ageFailure(path string, err error) error {
 	return fail(path, ErrMalformed, "is not a well-formed age file")
 }
 
+// stanzaTypeRE is a stanza type fit to be shown.
+var stanzaTypeRE = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,40}$`)
+
 // maxStanzas bounds the recipient stanzas read from an age header.
 const maxStanzas = 1000
 
@@ -95,7 +99,11 @@ func ageStanzas(path string, data []byte) ([]string, error) {
 	sc := bufio.NewScanner(bytes.NewReader(hdr))
 	for sc.Scan() && len(types) < maxStanzas {
 		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "->" {
-			types = append(types, clip(f[1], 40))
+			t := "(unknown)"
+			if stanzaTypeRE.MatchString(f[1]) {
+				t = f[1]
+			}
+			types = append(types, t)
 		}
 	}
 	if len(types) == 0 {

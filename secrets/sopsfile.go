@@ -168,17 +168,17 @@ func unflatten(flat map[string]string) map[string]any {
 		v := v
 		n.value = &v
 	}
-	m, _ := root.value_().(map[string]any)
+	m, _ := root.build().(map[string]any)
 	return m
 }
 
-// value_ converts a flatNode to maps, lists and strings.
-func (n *flatNode) value_() any {
+// build converts a flatNode to maps, lists and strings.
+func (n *flatNode) build() any {
 	switch {
 	case n.keys != nil:
 		m := map[string]any{}
 		for k, c := range n.keys {
-			m[k] = c.value_()
+			m[k] = c.build()
 		}
 		return m
 	case n.items != nil:
@@ -191,7 +191,7 @@ func (n *flatNode) value_() any {
 		sort.Ints(idx)
 		l := make([]any, 0, len(idx))
 		for _, i := range idx {
-			l = append(l, n.items[i].value_())
+			l = append(l, n.items[i].build())
 		}
 		return l
 	case n.value != nil:

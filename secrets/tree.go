@@ -3,7 +3,6 @@ package secrets
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -154,16 +153,6 @@ func macBytes(v any) ([]byte, error) {
 	return nil, fmt.Errorf("a value of type %T", v)
 }
 
-// leafNames lists the flattened names of the leaves of n, in file order.
-func leafNames(n *node) []string {
-	var names []string
-	walk(n, nil, "", 0, func(_ any, _ []string, name string, _ int) (*node, error) {
-		names = append(names, name)
-		return nil, nil
-	})
-	return names
-}
-
 // plainData converts a decrypted tree for text/template: mappings become
 // map[string]any, lists []any, leaves strings (leafText).
 func plainData(n *node) any {
@@ -197,10 +186,4 @@ func checkNames(names []string) error {
 		seen[n] = true
 	}
 	return nil
-}
-
-// under reports whether name is prefix or inside it ("db" covers
-// "db.password").
-func under(name, prefix string) bool {
-	return name == prefix || strings.HasPrefix(name, prefix+".")
 }
