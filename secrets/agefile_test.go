@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -184,10 +185,21 @@ func TestKeyFiles(t *testing.T) {
 			t.Errorf("%s: %v", PublicKeyText(r), err)
 		}
 	}
-	// The sops library encrypts for post-quantum and SSH recipients too.
-	data := sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{{pq.Recipient().String(), sshRecipient}}})
-	if _, err := NewKeys(pq).Decrypt("s.yaml", data, FormatAuto); err != nil {
-		t.Errorf("post-quantum recipient of sops: %v", err)
+	// The sops library encrypts for post-quantum and SSH recipients too;
+	// each of the two key files decrypts its file, and gives the public
+	// key sops wrote.
+	data := fromSops(t, "pq-ssh.sops.yaml")
+	for _, name := range []string{"pq", "ssh"} {
+		k := fixtureKeys(t, name)
+		if got, want := k.Recipients(), fixtureRecipients(t, name); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: the key file's public key is %v, sops encrypted for %v", name, got, want)
+		}
+		f, err := k.Decrypt("s.yaml", data, FormatAuto)
+		if err != nil {
+			t.Errorf("%s recipient of sops: %v", name, err)
+			continue
+		}
+		lookups(t, f, map[string]string{"db.password": "hunter2-Very-Secret"})
 	}
 
 	for name, c := range map[string]struct {

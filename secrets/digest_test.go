@@ -32,26 +32,25 @@ func digestsOf(t *testing.T, d *Digester, keys *Keys, data []byte) (map[string]D
 }
 
 func TestDigestsSurviveReencryptionNewRecipientsAndRotatedKeys(t *testing.T) {
-	id := ids(t, 3)
 	d, err := NewDigester([]byte("0123456789abcdef0123456789abcdef-digest"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	first := sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(id[0])}})
-	again := sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(id[0])}})
+	// Two encryptions by sops of the same plaintext for x0.
+	first, again := fromSops(t, "yaml.sops.yaml"), fromSops(t, "yaml-again.sops.yaml")
 	if bytes.Equal(first, again) {
 		t.Fatal("two encryptions are the same bytes: the test proves nothing")
 	}
-	newRecipient, err := Encrypt([]byte(plainYAML), FormatYAML, recipientsOf(id[0], id[1]), now)
+	newRecipient, err := Encrypt([]byte(plainYAML), FormatYAML, fixtureRecipients(t, "x0", "x1"), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated, err := keysOf(id[0]).Rotate("secrets/db.yaml", first, FormatAuto, recipientsOf(id[2]), now)
+	rotated, err := fixtureKeys(t, "x0").Rotate("secrets/db.yaml", first, FormatAuto, fixtureRecipients(t, "x2"), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues, wantFile := digestsOf(t, d, keysOf(id[0]), first)
+	wantValues, wantFile := digestsOf(t, d, fixtureKeys(t, "x0"), first)
 	if len(wantValues) != 10 {
 		t.Fatalf("%d digests, want one per value (10): %v", len(wantValues), wantValues)
 	}
@@ -59,9 +58,13 @@ func TestDigestsSurviveReencryptionNewRecipientsAndRotatedKeys(t *testing.T) {
 		keys *Keys
 		data []byte
 	}{
-		"re-encrypted with the same plaintext": {keysOf(id[0]), again},
-		"encrypted for a new recipient":        {keysOf(id[1]), newRecipient},
-		"rotated to a new age key":             {keysOf(id[2]), rotated},
+		"re-encrypted with the same plaintext":  {fixtureKeys(t, "x0"), again},
+		"encrypted for a new recipient":         {fixtureKeys(t, "x1"), newRecipient},
+		"rotated to a new age key":              {fixtureKeys(t, "x2"), rotated},
+		"encrypted with another rule":           {fixtureKeys(t, "x0"), fromSops(t, "rotate-from.sops.yaml")},
+		"sops rotate, for new recipients":       {fixtureKeys(t, "x1"), fromSops(t, "sops-rotated.sops.yaml")},
+		"sops updatekeys, for new recipients":   {fixtureKeys(t, "x2"), fromSops(t, "sops-updatekeys.sops.yaml")},
+		"sops updatekeys, to Shamir key groups": {fixtureKeys(t, "x0", "x2"), fromSops(t, "sops-updatekeys-shamir.sops.yaml")},
 	} {
 		values, file := digestsOf(t, d, c.keys, c.data)
 		if !reflect.DeepEqual(values, wantValues) {
@@ -78,8 +81,8 @@ func TestDigestsSurviveReencryptionNewRecipientsAndRotatedKeys(t *testing.T) {
 	}
 
 	// One changed secret: its digest and the file's change, no other.
-	changed := sopsEncrypt(t, FormatYAML, []byte(strings.Replace(plainYAML, "hunter2-Very-Secret", "hunter3-Very-Secret", 1)), sopsOpts{groups: [][]string{recipientsOf(id[0])}})
-	values, file := digestsOf(t, d, keysOf(id[0]), changed)
+	changed := fromSops(t, "yaml-changed.sops.yaml") // hunter2 → hunter3
+	values, file := digestsOf(t, d, fixtureKeys(t, "x0"), changed)
 	for ref, dg := range values {
 		want := Unchanged
 		if ref == "db.db.password" {

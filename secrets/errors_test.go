@@ -55,18 +55,19 @@ func swapValues(t *testing.T, data []byte, a, b string) []byte {
 }
 
 func TestErrorsSayWhatIsWrongAndNeverShowContent(t *testing.T) {
-	id := ids(t, 3)
-	mine, other := id[0], id[1]
-	yml := sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(mine)}})
-	jsn := sopsEncrypt(t, FormatJSON, []byte(plainJSON), sopsOpts{groups: [][]string{recipientsOf(mine)}})
-	env := sopsEncrypt(t, FormatDotenv, []byte(plainDotenv), sopsOpts{groups: [][]string{recipientsOf(mine)}})
-	bin := sopsEncrypt(t, FormatBinary, plainBinary, sopsOpts{groups: [][]string{recipientsOf(mine)}})
-	shamir3 := sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(id[0]), recipientsOf(id[1]), recipientsOf(id[2])}, threshold: 2})
+	// Files sops encrypted for x0 ("mine"); x1 and x2 are other keys.
+	mine, other := fixtureKeys(t, "x0"), fixtureKeys(t, "x1")
+	minePub, otherPub := fixtureRecipients(t, "x0")[0], fixtureRecipients(t, "x1")[0]
+	yml := fromSops(t, "yaml.sops.yaml")
+	jsn := fromSops(t, "json.sops.json")
+	env := fromSops(t, "dotenv.sops.env")
+	bin := fromSops(t, "binary.sops.bin")
+	shamir3 := fromSops(t, "shamir-2-of-3.sops.yaml") // groups x0, x1, x2; 2 needed
 	lm := regexp.MustCompile(`lastmodified: "[^"]*"`)
 	damagedKey := strings.Replace(string(yml), "-----BEGIN AGE ENCRYPTED FILE-----\n            ", "-----BEGIN AGE ENCRYPTED FILE-----\n            AAAA", 1)
 	kmsOnly := regexp.MustCompile(`(?s)    age:.*?-----END AGE ENCRYPTED FILE-----\n\s+recipient: \S+\n`).ReplaceAllString(string(yml),
 		"    kms:\n        - arn: arn:aws:kms:eu-west-1:111122223333:key/x\n          enc: AQICAHh\n          created_at: \"2026-01-01T00:00:00Z\"\n          aws_profile: \"\"\n")
-	evilRecipient := strings.Replace(string(yml), "recipient: "+mine.Recipient().String(), "recipient: \"\\e[31mage1evil\\nnext line\"", 1)
+	evilRecipient := strings.Replace(string(yml), "recipient: "+minePub, "recipient: \"\\e[31mage1evil\\nnext line\"", 1)
 
 	cases := []struct {
 		name string
@@ -76,34 +77,34 @@ func TestErrorsSayWhatIsWrongAndNeverShowContent(t *testing.T) {
 		kind error
 		says []string // parts of the message
 	}{
-		{"wrong key", "secrets/prod.yaml", yml, keysOf(other), ErrWrongKey,
-			[]string{"secrets/prod.yaml: none of the 1 age keys given decrypts it", "encrypted for " + mine.Recipient().String(), "keys tried: " + other.Recipient().String()}},
-		{"wrong key, dotenv", "app.env", env, keysOf(other, id[2]), ErrWrongKey, []string{"none of the 2 age keys", mine.Recipient().String()}},
-		{"too few Shamir groups", "s.yaml", shamir3, keysOf(id[1]), ErrWrongKey, []string{"split in 3 key groups, 2 of which are needed; the keys given open 1"}},
-		{"truncated YAML", "s.yaml", yml[:len(yml)/2], keysOf(mine), ErrMalformed, []string{"truncated"}},
-		{"truncated YAML inside the metadata", "s.yaml", yml[:len(yml)-40], keysOf(mine), ErrMalformed, []string{"s.yaml: ", "truncated"}},
-		{"truncated JSON", "s.json", jsn[:len(jsn)-30], keysOf(mine), ErrMalformed, []string{"JSON ends early", "truncated"}},
-		{"truncated dotenv", "a.env", env[:len(env)/3], keysOf(mine), ErrMalformed, []string{"truncated"}},
-		{"truncated binary", "b.bin", bin[:len(bin)/2], keysOf(mine), ErrMalformed, []string{"truncated"}},
-		{"tampered MAC", "s.yaml", tamperValue(t, yml, "mac: ENC["), keysOf(mine), ErrIntegrity, []string{"its MAC does not authenticate"}},
-		{"tampered MAC, JSON", "s.json", tamperValue(t, jsn, `"mac": "ENC[`), keysOf(mine), ErrIntegrity, []string{"its MAC does not authenticate"}},
-		{"changed lastmodified", "s.yaml", lm.ReplaceAll(yml, []byte(`lastmodified: "2020-01-01T00:00:00Z"`)), keysOf(mine), ErrIntegrity, []string{"MAC does not authenticate"}},
-		{"tampered value", "s.yaml", tamperValue(t, yml, "password: ENC["), keysOf(mine), ErrIntegrity, []string{`the value of "db.password" does not authenticate`}},
-		{"values moved between keys", "s.yaml", swapValues(t, yml, "password", "api_token"), keysOf(mine), ErrIntegrity, []string{"does not authenticate", "moved"}},
-		{"clear value changed", "s.yaml", []byte(strings.Replace(string(yml), "visible in clear", "changed in clear", 1)), keysOf(mine), ErrIntegrity, []string{"MAC does not match its values"}},
-		{"value added in clear", "s.yaml", []byte(strings.Replace(string(yml), "sops:\n", "injected: evil\nsops:\n", 1)), keysOf(mine), ErrIntegrity, []string{`the value of "injected" is in clear`}},
-		{"value removed", "s.yaml", regexp.MustCompile(`(?m)^api_token: .*\n`).ReplaceAll(yml, nil), keysOf(mine), ErrIntegrity, []string{"MAC does not match"}},
-		{"damaged data key of my recipient", "s.yaml", []byte(damagedKey), keysOf(mine), ErrMalformed, []string{"the data key encrypted for " + mine.Recipient().String() + " is damaged"}},
-		{"not encrypted", "s.yaml", []byte(plainYAML), keysOf(mine), ErrNotEncrypted, []string{"not encrypted"}},
-		{"not encrypted dotenv", "a.env", []byte(plainDotenv), keysOf(mine), ErrNotEncrypted, []string{"not encrypted"}},
-		{"not an age file", "k.age", []byte("hunter2\n"), keysOf(mine), ErrNotEncrypted, []string{"not an age file"}},
-		{"KMS only", "s.yaml", []byte(kmsOnly), keysOf(mine), ErrUnsupported, []string{"has no age recipient (only kms, which gitfleet does not use"}},
-		{"comment rule", "s.yaml", []byte(strings.Replace(string(yml), "unencrypted_suffix: _unencrypted", "encrypted_comment_regex: sops:enc", 1)), keysOf(mine), ErrUnsupported, []string{"comments"}},
-		{"two rules", "s.yaml", []byte(strings.Replace(string(yml), "unencrypted_suffix: _unencrypted", "unencrypted_suffix: _u\n    encrypted_regex: x", 1)), keysOf(mine), ErrMalformed, []string{"more than one of"}},
-		{"two documents", "s.yaml", append(append([]byte{}, yml...), "---\n"+string(yml)...), keysOf(mine), ErrUnsupported, []string{"holds 2 YAML documents"}},
-		{"a recipient that is not a key", "s.yaml", []byte(evilRecipient), keysOf(other), ErrWrongKey, []string{"encrypted for (invalid recipient)"}},
-		{"binary of a structured file", "s.bin", jsn, keysOf(mine), ErrMalformed, []string{`not a SOPS binary file`}},
-		{"too large", "s.yaml", make([]byte, MaxFileBytes+1), keysOf(mine), ErrMalformed, []string{"more than"}},
+		{"wrong key", "secrets/prod.yaml", yml, other, ErrWrongKey,
+			[]string{"secrets/prod.yaml: none of the 1 age keys given decrypts it", "encrypted for " + minePub, "keys tried: " + otherPub}},
+		{"wrong key, dotenv", "app.env", env, fixtureKeys(t, "x1", "x2"), ErrWrongKey, []string{"none of the 2 age keys", minePub}},
+		{"too few Shamir groups", "s.yaml", shamir3, other, ErrWrongKey, []string{"split in 3 key groups, 2 of which are needed; the keys given open 1"}},
+		{"truncated YAML", "s.yaml", yml[:len(yml)/2], mine, ErrMalformed, []string{"truncated"}},
+		{"truncated YAML inside the metadata", "s.yaml", yml[:len(yml)-40], mine, ErrMalformed, []string{"s.yaml: ", "truncated"}},
+		{"truncated JSON", "s.json", jsn[:len(jsn)-30], mine, ErrMalformed, []string{"JSON ends early", "truncated"}},
+		{"truncated dotenv", "a.env", env[:len(env)/3], mine, ErrMalformed, []string{"truncated"}},
+		{"truncated binary", "b.bin", bin[:len(bin)/2], mine, ErrMalformed, []string{"truncated"}},
+		{"tampered MAC", "s.yaml", tamperValue(t, yml, "mac: ENC["), mine, ErrIntegrity, []string{"its MAC does not authenticate"}},
+		{"tampered MAC, JSON", "s.json", tamperValue(t, jsn, `"mac": "ENC[`), mine, ErrIntegrity, []string{"its MAC does not authenticate"}},
+		{"changed lastmodified", "s.yaml", lm.ReplaceAll(yml, []byte(`lastmodified: "2020-01-01T00:00:00Z"`)), mine, ErrIntegrity, []string{"MAC does not authenticate"}},
+		{"tampered value", "s.yaml", tamperValue(t, yml, "password: ENC["), mine, ErrIntegrity, []string{`the value of "db.password" does not authenticate`}},
+		{"values moved between keys", "s.yaml", swapValues(t, yml, "password", "api_token"), mine, ErrIntegrity, []string{"does not authenticate", "moved"}},
+		{"clear value changed", "s.yaml", []byte(strings.Replace(string(yml), "visible in clear", "changed in clear", 1)), mine, ErrIntegrity, []string{"MAC does not match its values"}},
+		{"value added in clear", "s.yaml", []byte(strings.Replace(string(yml), "sops:\n", "injected: evil\nsops:\n", 1)), mine, ErrIntegrity, []string{`the value of "injected" is in clear`}},
+		{"value removed", "s.yaml", regexp.MustCompile(`(?m)^api_token: .*\n`).ReplaceAll(yml, nil), mine, ErrIntegrity, []string{"MAC does not match"}},
+		{"damaged data key of my recipient", "s.yaml", []byte(damagedKey), mine, ErrMalformed, []string{"the data key encrypted for " + minePub + " is damaged"}},
+		{"not encrypted", "s.yaml", []byte(plainYAML), mine, ErrNotEncrypted, []string{"not encrypted"}},
+		{"not encrypted dotenv", "a.env", []byte(plainDotenv), mine, ErrNotEncrypted, []string{"not encrypted"}},
+		{"not an age file", "k.age", []byte("hunter2\n"), mine, ErrNotEncrypted, []string{"not an age file"}},
+		{"KMS only", "s.yaml", []byte(kmsOnly), mine, ErrUnsupported, []string{"has no age recipient (only kms, which gitfleet does not use"}},
+		{"comment rule", "s.yaml", []byte(strings.Replace(string(yml), "unencrypted_suffix: _unencrypted", "encrypted_comment_regex: sops:enc", 1)), mine, ErrUnsupported, []string{"comments"}},
+		{"two rules", "s.yaml", []byte(strings.Replace(string(yml), "unencrypted_suffix: _unencrypted", "unencrypted_suffix: _u\n    encrypted_regex: x", 1)), mine, ErrMalformed, []string{"more than one of"}},
+		{"two documents", "s.yaml", append(append([]byte{}, yml...), "---\n"+string(yml)...), mine, ErrUnsupported, []string{"holds 2 YAML documents"}},
+		{"a recipient that is not a key", "s.yaml", []byte(evilRecipient), other, ErrWrongKey, []string{"encrypted for (invalid recipient)"}},
+		{"binary of a structured file", "s.bin", jsn, mine, ErrMalformed, []string{`not a SOPS binary file`}},
+		{"too large", "s.yaml", make([]byte, MaxFileBytes+1), mine, ErrMalformed, []string{"more than"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,16 +135,15 @@ func TestErrorsSayWhatIsWrongAndNeverShowContent(t *testing.T) {
 }
 
 func TestWrongKeyTruncationAndTamperingAreDistinct(t *testing.T) {
-	id := ids(t, 2)
-	yml := sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(id[0])}})
+	yml := fromSops(t, "yaml.sops.yaml")
 	kinds := map[string]error{}
 	for name, c := range map[string]struct {
 		data []byte
 		keys *Keys
 	}{
-		"wrong key":    {yml, keysOf(id[1])},
-		"truncated":    {yml[:len(yml)*2/3], keysOf(id[0])},
-		"tampered MAC": {tamperValue(t, yml, "mac: ENC["), keysOf(id[0])},
+		"wrong key":    {yml, fixtureKeys(t, "x1")},
+		"truncated":    {yml[:len(yml)*2/3], fixtureKeys(t, "x0")},
+		"tampered MAC": {tamperValue(t, yml, "mac: ENC["), fixtureKeys(t, "x0")},
 	} {
 		_, err := c.keys.Decrypt("s.yaml", c.data, FormatAuto)
 		var e *Error

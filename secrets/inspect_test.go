@@ -11,17 +11,15 @@ import (
 )
 
 func TestInspectWithoutKeys(t *testing.T) {
-	id := ids(t, 2)
-	both := sopsOpts{groups: [][]string{recipientsOf(id...)}}
 	cases := []struct {
 		path  string
 		data  []byte
 		names []string
 	}{
-		{"s.yaml", sopsEncrypt(t, FormatYAML, []byte(plainYAML), both), []string{"db.password", "db.port", "db.ratio", "db.enabled", "db.hosts.0", "db.hosts.1", "db.empty", "db.when", "api_token", "note_unencrypted"}},
-		{"s.json", sopsEncrypt(t, FormatJSON, []byte(plainJSON), both), []string{"db.password", "db.port", "db.big", "db.list.0", "db.list.1", "db.list.2.x", "flag", "uni"}},
-		{"s.env", sopsEncrypt(t, FormatDotenv, []byte(plainDotenv), both), []string{"DB_PASSWORD", "MULTI", "EMPTY", "URL"}},
-		{"s.bin", sopsEncrypt(t, FormatBinary, plainBinary, both), nil},
+		{"s.yaml", fromSops(t, "two.sops.yaml"), []string{"db.password", "db.port", "db.ratio", "db.enabled", "db.hosts.0", "db.hosts.1", "db.empty", "db.when", "api_token", "note_unencrypted"}},
+		{"s.json", fromSops(t, "two.sops.json"), []string{"db.password", "db.port", "db.big", "db.list.0", "db.list.1", "db.list.2.x", "flag", "uni"}},
+		{"s.env", fromSops(t, "two.sops.env"), []string{"DB_PASSWORD", "MULTI", "EMPTY", "URL"}},
+		{"s.bin", fromSops(t, "two.sops.bin"), nil},
 	}
 	for _, c := range cases {
 		info, err := Inspect(c.path, c.data, FormatAuto)
@@ -31,7 +29,7 @@ func TestInspectWithoutKeys(t *testing.T) {
 		if !reflect.DeepEqual(info.Names, c.names) {
 			t.Errorf("%s: names %q, want %q", c.path, info.Names, c.names)
 		}
-		if !reflect.DeepEqual(info.Recipients, recipientsOf(id...)) {
+		if !reflect.DeepEqual(info.Recipients, fixtureRecipients(t, "x0", "x1")) {
 			t.Errorf("%s: recipients %q", c.path, info.Recipients)
 		}
 		if info.LastModified.IsZero() {
@@ -41,8 +39,7 @@ func TestInspectWithoutKeys(t *testing.T) {
 }
 
 func TestInspectRefusesWhatIsNotWellFormed(t *testing.T) {
-	id := ids(t, 1)
-	yml := string(sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(id...)}}))
+	yml := string(fromSops(t, "yaml.sops.yaml"))
 	for name, c := range map[string]struct {
 		data string
 		kind error
@@ -78,17 +75,15 @@ func regexp1(s, re, repl string) string {
 }
 
 func TestTemplatesAreCheckedAgainstNamesWithoutKeys(t *testing.T) {
-	id := ids(t, 1)
-	one := sopsOpts{groups: [][]string{recipientsOf(id...)}}
-	yml, err := Inspect("secrets/db.yaml", sopsEncrypt(t, FormatYAML, []byte(plainYAML), one), FormatAuto)
+	yml, err := Inspect("secrets/db.yaml", fromSops(t, "yaml.sops.yaml"), FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := Inspect("secrets/app.env", sopsEncrypt(t, FormatDotenv, []byte(plainDotenv), one), FormatAuto)
+	env, err := Inspect("secrets/app.env", fromSops(t, "dotenv.sops.env"), FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := Inspect("secrets/tls.key", sopsEncrypt(t, FormatBinary, plainBinary, one), FormatAuto)
+	bin, err := Inspect("secrets/tls.key", fromSops(t, "binary.sops.bin"), FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}

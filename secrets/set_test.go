@@ -6,21 +6,19 @@ import (
 )
 
 func TestSetNamesAndReferences(t *testing.T) {
-	id := ids(t, 1)
-	keys := keysOf(id...)
-	one := sopsOpts{groups: [][]string{recipientsOf(id...)}}
-	open := func(path string, f Format, plain []byte) *File {
+	keys := fixtureKeys(t, "x0")
+	open := func(path, fixture string) *File {
 		t.Helper()
-		file, err := keys.Decrypt(path, sopsEncrypt(t, f, plain, one), FormatAuto)
+		file, err := keys.Decrypt(path, fromSops(t, fixture), FormatAuto)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return file
 	}
-	db := open("db.yaml", FormatYAML, []byte(plainYAML))
-	app := open("app.env", FormatDotenv, []byte(plainDotenv))
-	blob := open("tls.key", FormatBinary, plainBinary)
-	other := open("other.env", FormatDotenv, []byte("DB_PASSWORD=x\n"))
+	db := open("db.yaml", "yaml.sops.yaml")
+	app := open("app.env", "dotenv.sops.env")
+	blob := open("tls.key", "binary.sops.bin")
+	other := open("other.env", "other.sops.env") // DB_PASSWORD=x
 
 	s := NewSet()
 	for _, c := range []struct {

@@ -45,13 +45,12 @@ func shown(t *testing.T, x any) string {
 }
 
 func TestDecryptedValuesAreNeverShown(t *testing.T) {
-	id := ids(t, 1)
-	keys := keysOf(id...)
-	yml, err := keys.Decrypt("s.yaml", sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(id...)}}), FormatAuto)
+	keys := fixtureKeys(t, "x0")
+	yml, err := keys.Decrypt("s.yaml", fromSops(t, "yaml.sops.yaml"), FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := keys.Decrypt("b.bin", sopsEncrypt(t, FormatBinary, plainBinary, sopsOpts{groups: [][]string{recipientsOf(id...)}}), FormatAuto)
+	bin, err := keys.Decrypt("b.bin", fromSops(t, "binary.sops.bin"), FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +84,7 @@ func TestDecryptedValuesAreNeverShown(t *testing.T) {
 	for what, x := range things {
 		out := shown(t, x)
 		noPlaintext(t, what, out)
-		for _, s := range []string{id[0].String(), "AGE-SECRET-KEY", strings.Repeat("k", 40)} {
+		for _, s := range []string{fixtureSecretKey(t, "x0"), "AGE-SECRET-KEY", strings.Repeat("k", 40)} {
 			if strings.Contains(out, s) {
 				t.Errorf("%s shows key material %q", what, s)
 			}
@@ -119,8 +118,7 @@ func mustJSON(t *testing.T, x any) string {
 }
 
 func TestInspectShowsNoPlaintext(t *testing.T) {
-	id := ids(t, 1)
-	info, err := Inspect("s.yaml", sopsEncrypt(t, FormatYAML, []byte(plainYAML), sopsOpts{groups: [][]string{recipientsOf(id...)}}), FormatAuto)
+	info, err := Inspect("s.yaml", fromSops(t, "yaml.sops.yaml"), FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
