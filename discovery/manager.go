@@ -49,10 +49,10 @@ type envState struct {
 
 	applied    []Server // discovered servers in force, by name
 	appliedGen uint64
-	gen        uint64      // the last generation handed out
-	pending    []Server    // the held list
-	held       *Held       // nil when nothing is held
-	removed    []string    // every name the held list removes
+	gen        uint64          // the last generation handed out
+	pending    []Server        // the held list
+	held       *Held           // nil when nothing is held
+	removed    []string        // every name the held list removes
 	confirmed  map[string]bool // removals an operator confirmed
 	conflicts  []Rejection
 	heldLogged uint64
