@@ -76,12 +76,12 @@ func (s *dnsSource) once(ctx context.Context) (answer, time.Duration, error) {
 		a, err := ask(qctx, server, s.cfg.Name, t)
 		cancel()
 		if err != nil {
-			return answer{}, 0, fmt.Errorf("ask %s for %s %s: %w", server, s.cfg.Name, t, err)
+			return answer{}, 0, fmt.Errorf("ask %s for %s %s: %w", server, s.cfg.Name, strings.TrimPrefix(t.String(), "Type"), err)
 		}
 		switch a.rcode {
 		case dnsmessage.RCodeSuccess, dnsmessage.RCodeNameError:
 		default:
-			return answer{}, 0, fmt.Errorf("ask %s for %s %s: %s", server, s.cfg.Name, t, a.rcode)
+			return answer{}, 0, fmt.Errorf("ask %s for %s %s: %s", server, s.cfg.Name, strings.TrimPrefix(t.String(), "Type"), strings.TrimPrefix(a.rcode.String(), "RCode"))
 		}
 		records = append(records, a.records...)
 		if a.ttl >= 0 && (ttl < 0 || a.ttl < ttl) {

@@ -17,6 +17,8 @@ import (
 type etcdSource struct {
 	cfg EtcdConfig
 	env sourceEnv
+	// probe overrides etcdProbe (tests).
+	probe time.Duration
 }
 
 // Bounds and periods of the etcd source.
@@ -94,7 +96,11 @@ func (s *etcdSource) follow(ctx context.Context, client *clientv3.Client, rev in
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := client.Watch(wctx, s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	probe := time.NewTicker(etcdProbe)
+	every := etcdProbe
+	if s.probe > 0 {
+		every = s.probe
+	}
+	probe := time.NewTicker(every)
 	defer probe.Stop()
 	resync := time.NewTimer(etcdResync)
 	defer resync.Stop()

@@ -211,10 +211,13 @@ func decodeEntry(raw []byte) (Server, error) {
 			e.Name = loose.Name
 		}
 		msg := strings.TrimPrefix(err.Error(), "json: ")
-		if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+		switch {
+		case !json.Valid(raw):
+			return Server{}, fmt.Errorf("invalid JSON: %s", msg)
+		case bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")):
 			return Server{Name: e.Name}, fmt.Errorf("%s (want {name, address, groups, site, labels})", msg)
 		}
-		return Server{Name: e.Name}, fmt.Errorf("want an object {name, address, groups, site, labels}, not %s", clip(string(raw)))
+		return Server{Name: e.Name}, fmt.Errorf("want an object {name, address, groups, site, labels}, not %q", clip(string(raw)))
 	}
 	return e.server(), nil
 }

@@ -104,8 +104,8 @@ func Start(t testing.TB, z Zone) *Server {
 }
 
 // Set makes the server answer z: A/AAAA changes are reloaded with SIGHUP,
-// SRV, domain or TTL changes restart dnsmasq on the same port. It returns
-// when the server answers z.
+// SRV, domain or TTL changes restart dnsmasq on the same port (as does
+// any change after Stop). It returns when the server answers z.
 func (s *Server) Set(z Zone) {
 	s.t.Helper()
 	s.mu.Lock()
@@ -115,7 +115,10 @@ func (s *Server) Set(z Zone) {
 	if err := s.write(); err != nil {
 		s.t.Fatal(err)
 	}
-	if reflect.DeepEqual(old.SRV, z.SRV) && old.Domain == z.Domain && old.TTL == z.TTL {
+	s.mu.Lock()
+	running := s.cmd != nil
+	s.mu.Unlock()
+	if running && reflect.DeepEqual(old.SRV, z.SRV) && old.Domain == z.Domain && old.TTL == z.TTL {
 		s.mu.Lock()
 		err := s.cmd.Process.Signal(syscall.SIGHUP)
 		s.mu.Unlock()
@@ -191,6 +194,9 @@ func (s *Server) start() error {
 	s.mu.Unlock()
 	return nil
 }
+
+// Stop kills dnsmasq, so that queries fail; Set starts it again.
+func (s *Server) Stop() { s.stop() }
 
 // stop kills dnsmasq and waits for it.
 func (s *Server) stop() {
