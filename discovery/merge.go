@@ -89,11 +89,13 @@ func merge(e *envState, ix *index) ([]Server, []Rejection) {
 	for _, s := range e.sources {
 		cands = append(cands, s.good...)
 	}
-	inForce := map[string]bool{}
+	// An entry in force is one of the same name from the same source.
+	inForce := map[[2]string]bool{}
 	for _, s := range e.applied {
-		inForce[s.Name] = true
+		inForce[[2]string{s.Name, s.Source}] = true
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return inForce[cands[i].Name] && !inForce[cands[j].Name] })
+	first := func(s Server) bool { return inForce[[2]string{s.Name, s.Source}] }
+	sort.SliceStable(cands, func(i, j int) bool { return first(cands[i]) && !first(cands[j]) })
 	lbNames := map[string]string{}
 	for _, s := range e.static {
 		if s.LBName != "" && s.LBName != s.Name {

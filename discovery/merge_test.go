@@ -28,13 +28,14 @@ func TestDuplicatesOfStaticAndOtherEnvironmentsAreRejectedWithBothPositions(t *t
 	dir := t.TempDir()
 	pa, pb := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
 	writeFile(t, pa, "- {name: web-1, address: 10.0.0.1}\n- {name: db-1, address: 10.0.9.1}\n- {name: api-1, address: 10.0.9.2}\n")
-	writeFile(t, pb, "- {name: web-2, address: 10.0.0.2}\n- {name: web-1, address: 10.0.0.21}\n")
+	writeFile(t, pb, "- {name: web-2, address: 10.0.0.2}\n")
 	m := startManager(t, Options{})
 	update(t, m,
 		fileEnv("a", pa, "100%", Static{Name: "db-1", Host: "10.0.1.1", Pos: "envs/a.yaml:5"}),
 		fileEnv("b", pb, "100%", Static{Name: "api-1", Host: "10.0.1.2", Pos: "envs/b.yaml:7"}))
-	waitView(t, m, "b", 5*time.Second, "b's servers", hasNames("api-1,web-2"))
 	waitView(t, m, "a", 5*time.Second, "a's servers", hasNames("db-1,web-1"))
+	writeFile(t, pb, "- {name: web-2, address: 10.0.0.2}\n- {name: web-1, address: 10.0.0.21}\n")
+	waitView(t, m, "b", 5*time.Second, "b's servers", func(v View) bool { return names(v) == "api-1,web-2" && len(v.Rejected) == 1 })
 
 	for _, tc := range []struct{ env, want string }{
 		{"a", "file " + pa + `:2 [1]: server "db-1" is already server "db-1" of environment "a" (static, envs/a.yaml:5)`},
@@ -104,6 +105,8 @@ func TestTwoSourcesOfOneEnvironmentAreMerged(t *testing.T) {
 	inv := script(t, dir, "inv", `echo '[{"name": "web-3"}, {"name": "web-2", "address": "10.0.0.99"}]'`+"\n")
 	m := startManager(t, Options{})
 	env := fileEnv("a", path, "")
+	update(t, m, env)
+	waitView(t, m, "a", 5*time.Second, "web-1 and web-2", hasNames("web-1,web-2"))
 	env.Discovery.Command = &CommandConfig{Run: Argv{inv}}
 	update(t, m, env)
 	v := waitView(t, m, "a", 5*time.Second, "web-1..3", hasNames("web-1,web-2,web-3"))

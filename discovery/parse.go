@@ -91,7 +91,9 @@ func parseYAML(data []byte, name string, max int) (answer, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return a, errors.New("the file holds no list: want a list of servers ([] for none)")
+	} else if err != nil {
 		return a, yamlError(name, err)
 	}
 	var extra yaml.Node
