@@ -2,37 +2,66 @@ package discovery
 
 import (
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 )
 
-// recompute merges every Environment's lists again, applies or holds the
-// result, and publishes the views; m.mu is held. Environments go in name
-// order, each checked against the servers in force of all the others, so
-// that a name or machine already in force is never taken by a newcomer.
+// recompute merges the lists of the Environments that may have changed,
+// applies or holds each result, and publishes their views; m.mu is held.
+// After Update or Confirm (m.ix is nil) every Environment is merged
+// against an index built anew; after a source's report, the Environments
+// it marked dirty, then those with conflicts (a name or machine they
+// wanted may have been freed), against the index kept since. Either way
+// each Environment is checked against the servers in force of all the
+// others, so that a name or machine in force is never taken by a
+// newcomer; Environments go in name order.
 func (m *Manager) recompute() {
 	names := sortedNames(m.envs)
-	list := make([]*envState, len(names))
-	for i, n := range names {
-		list[i] = m.envs[n]
-	}
-	ix := newIndex(list, m.opts.LocalTransport)
-	for _, e := range list {
-		if e.cfg == nil {
-			// A commit removed the discovery section: an explicit
-			// change, like removing static servers.
-			e.apply(nil, e.gen)
-			e.conflicts = nil
-			continue
+	full := m.ix == nil
+	if full {
+		list := make([]*envState, len(names))
+		for i, n := range names {
+			list[i] = m.envs[n]
 		}
-		ix.drop(e)
-		cand, conflicts := merge(e, ix)
+		m.ix = newIndex(list, m.opts.LocalTransport)
+	}
+	var todo []*envState
+	for _, n := range names {
+		if full || m.dirty[n] {
+			todo = append(todo, m.envs[n])
+		}
+	}
+	for _, n := range names {
+		if e := m.envs[n]; !full && !m.dirty[n] && len(e.conflicts) > 0 {
+			todo = append(todo, e)
+		}
+	}
+	clear(m.dirty)
+	for _, e := range todo {
+		m.mergeOne(e)
+	}
+	m.publish(todo)
+}
+
+// mergeOne merges e's lists against m.ix, decides, and puts e's servers
+// in force back into the index.
+func (m *Manager) mergeOne(e *envState) {
+	m.ix.drop(e)
+	if e.cfg == nil {
+		// A commit removed the discovery section: an explicit change,
+		// like removing static servers.
+		e.apply(nil, e.gen)
+		e.conflicts = nil
+	} else {
+		cand, conflicts := merge(e, m.ix)
 		e.conflicts = conflicts
 		m.decide(e, cand)
-		for _, s := range e.applied {
-			ix.add(owner{env: e, name: s.Name, origin: s.Origin, groups: s.Groups}, s.Host, s.Port)
-		}
 	}
-	m.publish(list)
+	for i := range e.applied {
+		s := &e.applied[i]
+		m.ix.add(owner{env: e, name: s.Name, origin: s.Origin, groups: s.Groups}, s.Host, s.Port)
+	}
 }
 
 // decide applies cand to e, or holds it when it removes more servers than
@@ -163,4 +192,6 @@ func sortedNames(envs map[string]*envState) []string {
 	return out
 }
 
-func sortByName(l []Server) { sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name }) }
+func sortByName(l []Server) {
+	slices.SortFunc(l, func(a, b Server) int { return strings.Compare(a.Name, b.Name) })
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +135,7 @@ func (s *dnsSource) servers(records []dnsmessage.Resource) answer {
 		}
 		a.add(srv, KindDNS, origin+" ["+strconv.Itoa(i)+"]", seen)
 	}
-	sort.Slice(a.servers, func(i, j int) bool { return a.servers[i].Name < a.servers[j].Name })
+	sortByName(a.servers)
 	return a
 }
 

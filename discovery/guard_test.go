@@ -107,6 +107,7 @@ func TestMaxRemoveCountsStaticServersAndTakesACount(t *testing.T) {
 	}
 	writeFile(t, path, serversJSON(1, 6))
 	waitView(t, m, "production", 5*time.Second, "two removed, within the count", hasNames(webNames(1, 6, "db-1", "db-2")))
+	checkIndex(t, m)
 }
 
 func TestMaxRemoveANewerListReplacesTheHeldOne(t *testing.T) {

@@ -126,3 +126,32 @@ func fileEnv(name, path string, maxRemove string, static ...Static) Environment 
 }
 
 func mkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
+
+// checkIndex fails the test when the index the Manager kept across
+// reports differs from one built anew.
+func checkIndex(t *testing.T, m *Manager) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var list []*envState
+	for _, n := range sortedNames(m.envs) {
+		list = append(list, m.envs[n])
+	}
+	fresh := newIndex(list, m.opts.LocalTransport)
+	if m.ix == nil {
+		return
+	}
+	for name, o := range fresh.names {
+		if k, ok := m.ix.names[name]; !ok || k.env != o.env || k.static != o.static {
+			t.Errorf("index: name %s held by %+v, want %+v", name, k, o)
+		}
+	}
+	if len(fresh.names) != len(m.ix.names) || len(fresh.machines) != len(m.ix.machines) {
+		t.Errorf("index: %d names and %d machines kept, %d and %d anew", len(m.ix.names), len(m.ix.machines), len(fresh.names), len(fresh.machines))
+	}
+	for mach, owners := range fresh.machines {
+		if len(m.ix.machines[mach]) != len(owners) {
+			t.Errorf("index: machine %s has %d owners kept, %d anew", mach, len(m.ix.machines[mach]), len(owners))
+		}
+	}
+}

@@ -36,6 +36,12 @@ type Manager struct {
 	envs   map[string]*envState
 	views  map[string]View
 	nextID uint64
+	// ix holds every name and machine in force; nil makes recompute
+	// build it anew and merge every Environment.
+	ix *index
+	// dirty are the Environments whose sources reported since the last
+	// recompute.
+	dirty map[string]bool
 }
 
 // envState is one Environment as the Manager keeps it.
@@ -55,7 +61,6 @@ type envState struct {
 	removed    []string        // every name the held list removes
 	confirmed  map[string]bool // removals an operator confirmed
 	conflicts  []Rejection
-	heldLogged uint64
 }
 
 // sourceState is one running source and its last good list.
@@ -85,7 +90,7 @@ func NewManager(opts Options) *Manager {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{opts: opts, ctx: ctx, cancel: cancel, changes: make(chan struct{}, 1),
-		envs: map[string]*envState{}, views: map[string]View{}}
+		envs: map[string]*envState{}, views: map[string]View{}, dirty: map[string]bool{}}
 }
 
 // Changes receives a value after any View changed (servers, rejections,
@@ -142,6 +147,7 @@ func (m *Manager) Update(envs []Environment) error {
 			delete(m.views, name)
 		}
 	}
+	m.ix = nil // static servers and claims may have changed
 	m.recompute()
 	return errors.Join(errs...)
 }
@@ -253,6 +259,7 @@ func (m *Manager) report(env string, id uint64, r result) {
 		s.rejected = r.answer.rejected
 		s.answered, s.lastGood, s.err, s.errSince, s.failures = true, now, "", time.Time{}, 0
 	}
+	m.dirty[env] = true
 	m.recompute()
 }
 
@@ -303,6 +310,7 @@ func (m *Manager) Confirm(env string, gen uint64) error {
 	}
 	m.opts.Log.Info("discovery: held list confirmed", "environment", env, "generation", gen, "removed", len(e.removed))
 	e.apply(e.pending, gen)
+	m.ix = nil // e's servers in force changed outside recompute
 	m.recompute()
 	return nil
 }

@@ -3,7 +3,6 @@ package discovery
 import (
 	"fmt"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -34,7 +33,11 @@ type index struct {
 }
 
 func newIndex(envs []*envState, local bool) *index {
-	ix := &index{names: map[string]owner{}, machines: map[machine][]owner{}, noHosts: local}
+	n := 0
+	for _, e := range envs {
+		n += len(e.static) + len(e.applied)
+	}
+	ix := &index{names: make(map[string]owner, n), machines: make(map[machine][]owner, n), noHosts: local}
 	for _, e := range envs {
 		for _, s := range e.static {
 			ix.add(owner{env: e, name: s.Name, origin: s.Pos, static: true, groups: s.Groups}, s.Host, s.Port)
@@ -72,7 +75,11 @@ func (ix *index) drop(e *envState) {
 				kept = append(kept, o)
 			}
 		}
-		ix.machines[m] = kept
+		if len(kept) == 0 {
+			delete(ix.machines, m)
+		} else {
+			ix.machines[m] = kept
+		}
 	}
 }
 
@@ -94,15 +101,25 @@ func merge(e *envState, ix *index) ([]Server, []Rejection) {
 	for _, s := range e.applied {
 		inForce[[2]string{s.Name, s.Source}] = true
 	}
-	first := func(s Server) bool { return inForce[[2]string{s.Name, s.Source}] }
-	sort.SliceStable(cands, func(i, j int) bool { return first(cands[i]) && !first(cands[j]) })
+	ordered := make([]Server, 0, len(cands))
+	for _, c := range cands {
+		if inForce[[2]string{c.Name, c.Source}] {
+			ordered = append(ordered, c)
+		}
+	}
+	for _, c := range cands {
+		if !inForce[[2]string{c.Name, c.Source}] {
+			ordered = append(ordered, c)
+		}
+	}
+	cands = ordered
 	lbNames := map[string]string{}
 	for _, s := range e.static {
 		if s.LBName != "" && s.LBName != s.Name {
 			lbNames[s.LBName] = s.Name
 		}
 	}
-	mine := &index{names: map[string]owner{}, machines: map[machine][]owner{}, noHosts: ix.noHosts}
+	mine := &index{names: make(map[string]owner, len(cands)), machines: make(map[machine][]owner, len(cands)), noHosts: ix.noHosts}
 	var out []Server
 	var rej rejections
 	for _, c := range cands {
@@ -125,7 +142,7 @@ func merge(e *envState, ix *index) ([]Server, []Rejection) {
 		mine.add(owner{env: e, name: c.Name, origin: c.Origin, groups: c.Groups}, c.Host, c.Port)
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sortByName(out)
 	return out, rej.list
 }
 
@@ -170,9 +187,12 @@ func machineConflict(e *envState, c Server, ix, mine *index) string {
 		return ""
 	}
 	m := machineOf(c.Host, c.Port, e.port)
-	claims := claimsOf(e, c.Groups)
+	var claims []Claim
 	for _, owners := range [][]owner{ix.machines[m], mine.machines[m]} {
 		for _, o := range owners {
+			if claims == nil {
+				claims = claimsOf(e, c.Groups)
+			}
 			a, b, ok := overlap(claimsOf(o.env, o.groups), claims)
 			if !ok {
 				continue

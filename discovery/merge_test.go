@@ -58,6 +58,7 @@ func TestDuplicatesOfStaticAndOtherEnvironmentsAreRejectedWithBothPositions(t *t
 	if s := v.Servers[1]; s.Address != "10.0.0.21" {
 		t.Errorf("b's web-1 at %s, want 10.0.0.21", s.Address)
 	}
+	checkIndex(t, m)
 }
 
 func TestOneMachineTwiceIsAllowedOnlyWhenWhatTheyWriteIsDisjoint(t *testing.T) {
