@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 )
@@ -124,7 +125,7 @@ func (m *Manager) Update(envs []Environment) error {
 			e = &envState{name: ne.Name}
 			m.envs[ne.Name] = e
 		}
-		e.static, e.claims, e.port = ne.Static, ne.Claims, ne.DefaultPort
+		e.static, e.claims, e.port = slices.Clone(ne.Static), slices.Clone(ne.Claims), ne.DefaultPort
 		if ne.Discovery == nil {
 			m.setSources(e, nil, nil)
 			continue
