@@ -36,6 +36,10 @@ func Dist(ctx context.Context, o Options) ([]Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The commit goes into -ldflags: nothing but a hash.
+	if !commitHash.MatchString(o.Build.Commit) && o.Build.Commit != "unknown" {
+		return nil, fmt.Errorf("commit %q: want a hexadecimal commit hash or unknown", o.Build.Commit)
+	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err
 	}

@@ -75,14 +75,16 @@ func (p *payload) info() *nfpm.Info {
 	return nfpm.WithDefaults(info)
 }
 
-// packagers are the formats make dist builds, by file extension.
-var packagers = map[string]nfpm.Packager{"deb": deb.Default, "rpm": rpm.DefaultRPM}
-
 // writePackage builds the package of format ("deb" or "rpm") into dir,
 // under the name that format's conventions give it, and returns its path.
 func writePackage(p *payload, format, dir string) (out string, err error) {
-	pk, ok := packagers[format]
-	if !ok {
+	var pk nfpm.Packager
+	switch format {
+	case "deb":
+		pk = deb.Default
+	case "rpm":
+		pk = rpm.DefaultRPM
+	default:
 		return "", fmt.Errorf("package format %q: want deb or rpm", format)
 	}
 	out = filepath.Join(dir, pk.ConventionalFileName(p.info()))

@@ -26,6 +26,7 @@ var (
 	releaseTag  = regexp.MustCompile(`^v?([0-9]+\.[0-9]+\.[0-9]+)(-[0-9A-Za-z.]+)?$`)
 	describeTag = regexp.MustCompile(`^v?([0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?)-([0-9]+)-g([0-9a-f]+)(-dirty)?$`)
 	bareCommit  = regexp.MustCompile(`^([0-9a-f]{4,40})(-dirty)?$`)
+	commitHash  = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 )
 
 // PackageVersion turns the output of git describe into a version that .deb

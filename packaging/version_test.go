@@ -1,6 +1,7 @@
 package packaging
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,28 @@ func TestLDFlagsStampVersionCommitAndDate(t *testing.T) {
 	for _, want := range []string{"-X main.version=v1.4.2", "-X main.commit=0123abc", "-X main.buildDate=2026-01-02T02:04:05Z"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("LDFlags() = %q, missing %q", got, want)
+		}
+	}
+}
+
+// TestDistRefusesWhatWouldGoIntoLDFlagsUnchecked: the version and the
+// commit reach the linker's command line; Dist refuses them before
+// building anything.
+func TestDistRefusesWhatWouldGoIntoLDFlagsUnchecked(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no arch", Options{Build: Build{Version: "v1.0.0", Commit: "unknown"}}, "no architecture"},
+		{"version", Options{Arches: []string{"amd64"}, Build: Build{Version: "v1.0.0 -X main.commit=x", Commit: "unknown"}}, `version "v1.0.0 -X main.commit=x"`},
+		{"commit", Options{Arches: []string{"amd64"}, Build: Build{Version: "v1.0.0", Commit: "abc -X main.version=x"}}, `commit "abc -X main.version=x"`},
+	}
+	for _, tt := range tests {
+		tt.o.Out = t.TempDir()
+		_, err := Dist(context.Background(), tt.o)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Dist: %v, want an error naming %s", tt.name, err, tt.want)
 		}
 	}
 }
