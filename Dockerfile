@@ -1,12 +1,15 @@
 # gitfleet: a static binary on a small Debian base, running as a non-root user.
 # Build: docker build -t gitfleet --build-arg VERSION=$(git describe --tags --always) .
+# (make dist builds it as gitfleet:VERSION, with COMMIT and BUILD_DATE too.)
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/gitfleet ./cmd/gitfleet
+ARG COMMIT=unknown
+ARG BUILD_DATE=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.buildDate=${BUILD_DATE}" -o /out/gitfleet ./cmd/gitfleet
 
 FROM debian:bookworm-slim
 # sh runs the activate and health commands of the local transport;

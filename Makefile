@@ -2,8 +2,13 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# make dist also stamps the commit and the build date (gitfleet version); the
+# date is SOURCE_DATE_EPOCH's when it is set. Each is computed once.
+COMMIT     := $(or $(COMMIT),$(shell git rev-parse HEAD 2>/dev/null),unknown)
+BUILD_DATE := $(or $(BUILD_DATE),$(shell date -u $${SOURCE_DATE_EPOCH:+-d @$$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ))
+DIST_ARCH  ?= amd64,arm64
 
-.PHONY: all build test fmt-check vet rules race bench run clean test-sops sops-fixtures
+.PHONY: all build test fmt-check vet rules race bench run clean dist test-sops sops-fixtures
 
 all: build
 
@@ -50,8 +55,18 @@ sops-fixtures:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Release artifacts in dist/: for each of DIST_ARCH a tar.gz, a .deb and an
+# .rpm (tools/dist, with nfpm), and SHA256SUMS; then the Docker image
+# gitfleet:$(VERSION) when a Docker engine answers (docs/install.md).
+dist:
+	rm -rf dist
+	$(GO) run ./tools/dist -version "$(VERSION)" -commit "$(COMMIT)" -date "$(BUILD_DATE)" -arch "$(DIST_ARCH)" -out dist
+	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then \
+		docker build -t gitfleet:$(VERSION) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) . ; \
+	else echo "dist: no Docker engine answers (docker info): the image gitfleet:$(VERSION) was not built"; fi
+
 run:
 	$(GO) run ./cmd/gitfleet run --config examples/quickstart/gitfleet.yaml
 
 clean:
-	rm -rf bin examples/quickstart/state
+	rm -rf bin dist examples/quickstart/state

@@ -75,6 +75,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(newRunCmd(g), newPlanCmd(), newValidateCmd(), newRollbackCmd(g), newSyncCmd(g), newStatusCmd(), newHistoryCmd(), newVersionCmd())
+	root.AddCommand(newManCmd()) // hidden: man pages for the packages (make dist)
 	return root
 }
 
